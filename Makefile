@@ -1,0 +1,49 @@
+# One-command set-up: every target bootstraps uv (from PyPI, into .tools/) and the workspace venv.
+# uv never downloads a Python here: it uses the machine's python3 (>= 3.11).
+PYTHON ?= python3
+UV_BIN := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV_BIN),)
+UV_BIN := .tools/bin/uv
+endif
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv test lint typecheck unit demo docs docs-serve bench bench-quick clean
+
+venv: $(VENV)/.synced
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv>=0.5"
+
+$(VENV)/.synced: $(UV_BIN) pyproject.toml uv.lock packages/*/pyproject.toml conformance/pyproject.toml
+	$(UV_BIN) sync --all-packages --frozen --python $(PYTHON)
+	touch $@
+
+## test: the whole suite — lint, format check, types, then every test (what CI runs)
+test: lint typecheck unit
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy packages/p2pshare-core/src packages/p2pshare-node/src packages/p2pshare-cli/src conformance/src
+
+unit: venv
+	$(BIN)/pytest --cov=p2pshare_core --cov-branch --cov-report=term:skip-covered --cov-fail-under=95 -p no:cacheprovider
+
+## demo: a seeder and four leechers on loopback, live
+demo: venv
+	$(BIN)/p2pshare demo
+
+docs: venv
+	$(BIN)/mkdocs build --strict
+
+docs-serve: venv
+	$(BIN)/mkdocs serve
+
+clean:
+	rm -rf $(VENV) .tools site .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Case modules, one per spec section; importing a module registers its cases."""

@@ -1,0 +1,301 @@
+"""Section 7, piece transfer: exactly one reply, data matches the hash, ranges are enforced."""
+
+from __future__ import annotations
+
+import time
+
+from p2pshare_core import constants as C
+
+from conformance import craft
+from conformance.cases._util import E, expect_error_close, probe_block, read_handshake, sentinel
+from conformance.context import CaseContext
+from conformance.expect import ExpectMessage
+from conformance.outcomes import Fail, Unsupported
+from conformance.registry import case
+from conformance.session import check_piece_hash, open_session, our_handshake, verifiable_piece
+
+SECTION = "transfer"
+
+
+@case("piece-matches-hash", section=SECTION, requirements=("MSG-11", "META-4", "MSG-4", "BF-4"))
+def piece_matches_hash(ctx: CaseContext) -> None:
+    """Whole pieces (first and last held) fetched in blocks match their SHA-256 hash."""
+    first = verifiable_piece(ctx)
+    last = verifiable_piece(ctx, prefer_last=True)
+    s = open_session(ctx)
+    s.ensure_unchoked()
+    for index in sorted({first, last}):
+        check_piece_hash(ctx, index, s.fetch_piece(index))
+
+
+@case("block-within-piece", section=SECTION, requirements=("MSG-11", "MSG-4"))
+def block_within_piece(ctx: CaseContext) -> None:
+    """A block at an odd offset inside a piece is the matching slice of the verified piece."""
+    index = verifiable_piece(ctx)
+    s = open_session(ctx)
+    s.ensure_unchoked()
+    whole = s.fetch_piece(index)
+    check_piece_hash(ctx, index, whole)
+    length = len(whole)
+    offset = length // 3 + 1 if length > 2 else 0
+    size = max(1, min(1000, length - offset))
+    data = s.fetch_block(index, offset, size)
+    if data != whole[offset : offset + size]:
+        raise Fail(
+            "block data differs from the piece",
+            expected=f"bytes {offset}..{offset + size} of piece {index} [MSG-11]",
+            actual=data[:32].hex(),
+        )
+
+
+def _collect_replies(ctx: CaseContext, s: object, triples: list[tuple[int, int, int]]) -> None:
+    from conformance.session import Session
+
+    assert isinstance(s, Session)
+    pending = set(triples)
+    while pending:
+        frame = s.wire.expect(ExpectMessage(("piece", "reject")))
+        assert frame is not None
+        key = (int(frame.fields["index"]), int(frame.fields["offset"]), int(frame.fields["length"]))
+        if key not in pending:
+            raise Fail(
+                "reply to no outstanding request (duplicate or unsolicited)",
+                expected=f"one of {sorted(pending)[:4]}... [MSG-4]",
+                actual=frame.describe(),
+            )
+        pending.discard(key)
+
+
+@case("one-reply-per-request", section=SECTION, requirements=("MSG-4",))
+def one_reply_per_request(ctx: CaseContext) -> None:
+    """Pipelined requests each get exactly one reply (piece or reject), no more."""
+    s = open_session(ctx)
+    s.ensure_unchoked()
+    summary = ctx.target.summary
+    triples: list[tuple[int, int, int]] = []
+    for index in range(min(summary.piece_count, 8)):
+        plen = summary.piece_length(index)
+        for offset in (0, plen // 2):
+            length = max(1, min(1024, plen - offset))
+            if (index, offset, length) not in triples:
+                triples.append((index, offset, length))
+    s.write(b"".join(craft.request(*t) for t in triples))
+    _collect_replies(ctx, s, triples)
+    sentinel(s)
+
+
+@case("starts-choked", section=SECTION, requirements=("MSG-14", "MSG-7"))
+def starts_choked(ctx: CaseContext) -> None:
+    """A request sent before any unchoke is answered by reject, or by data only after an unchoke."""
+    wire = ctx.connect()
+    read_handshake(wire)
+    index, offset, length = probe_block(ctx)
+    wire.write(
+        our_handshake(ctx, peer_id=ctx.peer_id())
+        + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
+        + craft.request(index, offset, length)
+    )
+    wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))
+    reply = wire.expect(ExpectMessage(("piece", "reject"), (("index", index), ("offset", offset))))
+    assert reply is not None
+    names = [f.name for f in wire.received]
+    if reply.name == "piece" and "unchoke" not in names[: names.index("piece")]:
+        raise Fail(
+            "data served to a peer that was never unchoked",
+            expected="reject, or unchoke before the piece [MSG-14, MSG-7]",
+            actual=" ".join(names),
+        )
+
+
+@case("unadvertised-piece-rejected", section=SECTION, requirements=("MSG-7", "BF-5"))
+def unadvertised_piece_rejected(ctx: CaseContext) -> None:
+    """A piece missing from the target's bitfield is answered by reject, never by data."""
+    missing = [i for i in range(ctx.target.piece_count) if i not in ctx.target.bitfield]
+    if not missing:
+        raise Unsupported("the target has every piece")
+    s = open_session(ctx)
+    s.ensure_unchoked()
+    index = missing[0]
+    s.write(craft.request(index, 0, 1))
+    reply = s.expect_reply(index, 0, 1)
+    if reply.name == "piece" and index not in ctx.target.bitfield:
+        raise Fail(
+            "data for a piece not in the bitfield",
+            expected="reject [MSG-7, BF-5]",
+            actual=reply.describe(),
+        )
+
+
+@case("cancel-still-answered", section=SECTION, requirements=("MSG-4",))
+def cancel_still_answered(ctx: CaseContext) -> None:
+    """A cancelled request still gets exactly one reply: the piece or a reject."""
+    s = open_session(ctx)
+    s.ensure_unchoked()
+    index, offset, length = probe_block(ctx)
+    s.write(craft.request(index, offset, length) + craft.cancel(index, offset, length))
+    s.expect_reply(index, offset, length)
+    sentinel(s)
+
+
+@case("cancel-unknown-ignored", section=SECTION, requirements=("MSG-12",))
+def cancel_unknown_ignored(ctx: CaseContext) -> None:
+    """A cancel for a request never made (it may have crossed the reply) is ignored."""
+    s = open_session(ctx)
+    index, offset, length = probe_block(ctx)
+    s.write(craft.cancel(index, offset, length))
+    sentinel(s)
+
+
+@case("redundant-state-messages", section=SECTION, requirements=("MSG-15",))
+def redundant_state_messages(ctx: CaseContext) -> None:
+    """choke, unchoke, interested, not_interested (also repeated) and a have are accepted."""
+    s = open_session(ctx)
+    s.write(
+        craft.choke() * 2
+        + craft.unchoke() * 2
+        + craft.interested() * 2
+        + craft.not_interested() * 2
+        + craft.have(0)
+    )
+    sentinel(s)
+
+
+@case("duplicate-request", section=SECTION, requirements=("MSG-6", "MSG-4"), kind="hostile")
+def duplicate_request(ctx: CaseContext) -> None:
+    """The same triple twice in one write: UNEXPECTED_MESSAGE if the first was still
+    outstanding, else two replies (a target may answer before reading the second)."""
+    s = open_session(ctx)
+    index, offset, length = probe_block(ctx)
+    s.write(craft.request(index, offset, length) * 2)
+    replies = 0
+    deadline = time.monotonic() + s.wire.timeout
+    while replies < 2:
+        frame = s.wire.next_frame(deadline)
+        if frame is None:
+            raise Fail(
+                "closed without error",
+                expected="UNEXPECTED_MESSAGE or two replies [MSG-6]",
+                actual="EOF",
+            )
+        if frame.name == "error":
+            if frame.fields.get("code") != E.UNEXPECTED_MESSAGE:
+                raise Fail(
+                    "wrong error", expected="UNEXPECTED_MESSAGE [MSG-6]", actual=frame.describe()
+                )
+            return
+        if frame.name in ("piece", "reject"):
+            replies += 1
+
+
+def _range_error(ctx: CaseContext, message: bytes) -> None:
+    s = open_session(ctx)
+    s.write(message)
+    expect_error_close(s.wire, E.OUT_OF_RANGE)
+
+
+@case(
+    "request-index-out-of-range", section=SECTION, requirements=("MSG-3", "ERR-3"), kind="hostile"
+)
+def request_index_out_of_range(ctx: CaseContext) -> None:
+    """A request for piece n (one past the last): OUT_OF_RANGE, never data."""
+    _range_error(ctx, craft.request(ctx.target.piece_count, 0, 1))
+
+
+@case("request-offset-out-of-range", section=SECTION, requirements=("MSG-3",), kind="hostile")
+def request_offset_out_of_range(ctx: CaseContext) -> None:
+    """A block reaching past the end of the last piece: OUT_OF_RANGE."""
+    last = ctx.target.piece_count - 1
+    plen = ctx.target.summary.piece_length(last)
+    _range_error(ctx, craft.request(last, plen - 1, 2))
+
+
+@case("request-zero-length", section=SECTION, requirements=("MSG-3",), kind="hostile")
+def request_zero_length(ctx: CaseContext) -> None:
+    """A request of length 0: OUT_OF_RANGE."""
+    _range_error(ctx, craft.request(0, 0, 0))
+
+
+@case("request-over-block-limit", section=SECTION, requirements=("MSG-3", "TERM-4"), kind="hostile")
+def request_over_block_limit(ctx: CaseContext) -> None:
+    """A request longer than MAX_BLOCK_LENGTH: OUT_OF_RANGE."""
+    _range_error(ctx, craft.request(0, 0, C.MAX_BLOCK_LENGTH + 1))
+
+
+@case("cancel-out-of-range", section=SECTION, requirements=("MSG-3",), kind="hostile")
+def cancel_out_of_range(ctx: CaseContext) -> None:
+    """A cancel for piece n: OUT_OF_RANGE (range checks come before 'not outstanding')."""
+    _range_error(ctx, craft.cancel(ctx.target.piece_count, 0, 1))
+
+
+@case("reject-out-of-range", section=SECTION, requirements=("MSG-3",), kind="hostile")
+def reject_out_of_range(ctx: CaseContext) -> None:
+    """A reject for piece n: OUT_OF_RANGE."""
+    _range_error(ctx, craft.reject(ctx.target.piece_count, 0, 1))
+
+
+@case("have-out-of-range", section=SECTION, requirements=("MSG-1",), kind="hostile")
+def have_out_of_range(ctx: CaseContext) -> None:
+    """A have for piece n: OUT_OF_RANGE."""
+    _range_error(ctx, craft.have(ctx.target.piece_count))
+
+
+@case("piece-out-of-range", section=SECTION, requirements=("MSG-9",), kind="hostile")
+def piece_out_of_range(ctx: CaseContext) -> None:
+    """A piece message for piece n: OUT_OF_RANGE."""
+    _range_error(ctx, craft.piece(ctx.target.piece_count, 0, b"\x00" * 4))
+
+
+@case("unsolicited-piece", section=SECTION, requirements=("MSG-10", "ERR-3"), kind="hostile")
+def unsolicited_piece(ctx: CaseContext) -> None:
+    """A piece nobody asked for (even if the bytes would verify): UNSOLICITED."""
+    s = open_session(ctx)
+    s.write(craft.piece(0, 0, b"\x00" * min(16, ctx.target.summary.piece_length(0))))
+    expect_error_close(s.wire, E.UNSOLICITED)
+
+
+@case("unsolicited-reject", section=SECTION, requirements=("MSG-10",), kind="hostile")
+def unsolicited_reject(ctx: CaseContext) -> None:
+    """A reject for a request never sent: UNSOLICITED."""
+    s = open_session(ctx)
+    s.write(craft.reject(0, 0, min(16, ctx.target.summary.piece_length(0))))
+    expect_error_close(s.wire, E.UNSOLICITED)
+
+
+@case("request-flood", section=SECTION, requirements=("MSG-5", "MSG-4", "SEC-2"), kind="hostile")
+def request_flood(ctx: CaseContext) -> None:
+    """Twice MAX_PEER_REQUESTS requests at once: each answered exactly once until the target
+    fails the connection with TOO_MANY_REQUESTS (the error may be lost to a TCP reset)."""
+    s = open_session(ctx)
+    summary = ctx.target.summary
+    triples = []
+    for i in range(2 * C.MAX_PEER_REQUESTS):
+        index = i % summary.piece_count
+        plen = summary.piece_length(index)
+        triples.append((index, (i // summary.piece_count) % plen, 1))
+    triples = list(dict.fromkeys(triples))
+    s.write(b"".join(craft.request(*t) for t in triples))
+    pending = set(triples)
+    deadline = time.monotonic() + s.wire.timeout * 4
+    while pending:
+        frame = s.wire.next_frame(deadline)
+        if frame is None:
+            return
+        if frame.name == "error":
+            if frame.fields.get("code") != E.TOO_MANY_REQUESTS:
+                raise Fail(
+                    "wrong error", expected="TOO_MANY_REQUESTS [MSG-5]", actual=frame.describe()
+                )
+            return
+        if frame.name in ("piece", "reject"):
+            key = (
+                int(frame.fields["index"]),
+                int(frame.fields["offset"]),
+                int(frame.fields["length"]),
+            )
+            if key not in pending:
+                raise Fail(
+                    "duplicate or unsolicited reply",
+                    expected="one reply each [MSG-4]",
+                    actual=frame.describe(),
+                )
+            pending.discard(key)

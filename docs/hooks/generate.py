@@ -1,0 +1,194 @@
+"""mkdocs hook: pages generated from the sources of truth, so the docs cannot drift from them.
+
+- reference/protocol.md        <- spec/protocol.md (verbatim)
+- reference/wire-format.md     <- spec/vectors/frames.json, annotated field by field with the core's
+                                  construct declarations (the same vectors the tests decode)
+- explanation/state-machine.md <- p2pshare_core.states.TRANSITIONS (the live table)
+- reference/cli.md             <- the click command tree's own --help texts
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    pages = {
+        "reference/protocol.md": protocol_page(),
+        "reference/wire-format.md": wire_format_page(),
+        "explanation/state-machine.md": state_machine_page(),
+        "reference/cli.md": cli_page(),
+    }
+    for uri, content in pages.items():
+        files.append(File.generated(config, uri, content=content))
+    return files
+
+
+# --- spec -----------------------------------------------------------------------------------
+
+
+def protocol_page() -> str:
+    text = (ROOT / "spec" / "protocol.md").read_text(encoding="utf-8")
+    note = (
+        "!!! note \"Generated\"\n    This page is `spec/protocol.md`, the normative text, "
+        "copied verbatim at build time.\n\n"
+    )
+    head, _, rest = text.partition("\n")
+    return f"{head}\n\n{note}{rest}"
+
+
+# --- wire format from the vectors -----------------------------------------------------------
+
+
+def _field_rows(message_id: int, frame: bytes) -> list[tuple[int, bytes, str, str]]:
+    """Split one frame into (offset, bytes, field, value) rows using the construct declaration."""
+    from construct import Container
+    from p2pshare_core.codec import PAYLOADS
+
+    rows: list[tuple[int, bytes, str, str]] = [
+        (0, frame[:4], "length", str(int.from_bytes(frame[:4], "big"))),
+        (4, frame[4:5], "id", f"0x{message_id:02x}"),
+    ]
+    struct = PAYLOADS[message_id]
+    stream = io.BytesIO(frame[5:])
+    context = Container(_parsing=True, _building=False, _sizing=False, _params=Container())
+    context._root = context
+    for sub in struct.subcons:  # type: ignore[attr-defined]
+        start = stream.tell()
+        value = sub._parsereport(stream, context, "(docs)")
+        end = stream.tell()
+        if sub.name:
+            context[sub.name] = value
+        if end == start:
+            continue
+        rows.append((5 + start, frame[5 + start : 5 + end], sub.name or "", _show(value)))
+    return rows
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = value.hex()
+        return f"`{text[:48]}…` ({len(value)} bytes)" if len(text) > 48 else f"`{text}`"
+    if isinstance(value, list):
+        return f"{len(value)} entries"
+    return f"`{value}`"
+
+
+def _hexdump(data: bytes) -> str:
+    text = data.hex(" ")
+    return text if len(text) <= 60 else text[:57] + " …"
+
+
+def wire_format_page() -> str:
+    vectors = json.loads((ROOT / "spec" / "vectors" / "frames.json").read_text(encoding="utf-8"))
+    out = [
+        "# Wire format by example",
+        "",
+        '!!! note "Generated"',
+        "    Every table below is built at docs-build time from `spec/vectors/frames.json` — the",
+        "    vectors the core's test suite decodes and re-encodes byte for byte — split into fields",
+        "    by the core's own `construct` declarations. If the codec and the vectors disagreed,",
+        "    the tests would fail before this page could be wrong.",
+        "",
+        "Every frame is `<4: length><1: id><payload>`; `length` counts the id and the payload.",
+        "A length of zero is a keepalive.",
+        "",
+    ]
+    valid = [v for v in vectors["vectors"] if "message" in v]
+    invalid = [v for v in vectors["vectors"] if "error" in v]
+    for vector in valid:
+        frame = bytes.fromhex(vector["hex"])
+        out += [f"## `{vector['name']}`", "", f"Requirement: `{vector['requirement']}`", ""]
+        if len(frame) < 5:
+            out += ["| offset | bytes | field | value |", "|---|---|---|---|"]
+            out += [f"| 0 | `{frame.hex(' ')}` | length | `0` (keepalive) |", ""]
+            continue
+        try:
+            rows = _field_rows(frame[4], frame)
+        except Exception as exc:  # an unknown id: shown, not split
+            out += [f"Not split into fields ({type(exc).__name__}): `{_hexdump(frame)}`", ""]
+            continue
+        out += ["| offset | bytes | field | value |", "|---:|---|---|---|"]
+        for offset, chunk, field, value in rows:
+            out.append(f"| {offset} | `{_hexdump(chunk)}` | {field} | {value} |")
+        out.append("")
+    out += [
+        "## Frames a receiver must refuse",
+        "",
+        "| vector | requirement | bytes | error |",
+        "|---|---|---|---|",
+    ]
+    for vector in invalid:
+        out.append(
+            f"| `{vector['name']}` | `{vector['requirement']}` | "
+            f"`{_hexdump(bytes.fromhex(vector['hex']))}` | `{vector['error']}` |"
+        )
+    out.append("")
+    return "\n".join(out)
+
+
+# --- state machine from the live table ------------------------------------------------------
+
+
+def state_machine_page() -> str:
+    from p2pshare_core.states import TRANSITIONS
+
+    out = [
+        "# The connection state machine",
+        "",
+        '!!! note "Generated"',
+        "    Drawn at docs-build time from `p2pshare_core.states.TRANSITIONS`, the one table the",
+        "    `Connection` class consults. Each direction of a connection (what we send, what we",
+        "    receive) runs this machine on its own; any message missing from a state's row is a",
+        "    protocol error (`UNEXPECTED_MESSAGE`) and moves that direction to `ERROR`.",
+        "",
+        "```mermaid",
+        "stateDiagram-v2",
+    ]
+    table: list[str] = ["| state | message | next state |", "|---|---|---|"]
+    for state, row in TRANSITIONS.items():
+        grouped: dict[str, list[str]] = {}
+        for message, target in row.items():
+            grouped.setdefault(target.name, []).append(message.__name__)
+            table.append(f"| `{state.name}` | `{message.__name__}` | `{target.name}` |")
+        for target, names in grouped.items():
+            label = ", ".join(names) if len(names) <= 3 else f"{len(names)} message types"
+            out.append(f"    {state.name} --> {target}: {label}")
+    out += ["```", "", "## The table", "", *table, ""]
+    return "\n".join(out)
+
+
+# --- CLI reference from click ---------------------------------------------------------------
+
+
+def cli_page() -> str:
+    import click
+    from p2pshare_cli.main import cli
+
+    out = [
+        "# CLI reference",
+        "",
+        '!!! note "Generated"',
+        "    Rendered at docs-build time from the `p2pshare` command's own help texts.",
+        "",
+    ]
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        with click.Context(command, info_name=" ".join(path)) as ctx:
+            out.extend([f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx), "```", ""])
+        if isinstance(command, click.Group):
+            for name in command.list_commands(click.Context(command)):
+                sub = command.get_command(click.Context(command), name)
+                if sub is not None and not sub.hidden:
+                    walk(sub, [*path, name])
+
+    walk(cli, ["p2pshare"])
+    return "\n".join(out)

@@ -1,0 +1,309 @@
+"""The `p2pshare` command: share a file, get a file, or watch a demo swarm on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from p2pshare_core.link import parse_link
+from p2pshare_core.metainfo import is_valid_piece_size
+from p2pshare_node.config import NodeConfig
+from p2pshare_node.errors import NodeError
+from p2pshare_node.faults import Fault
+from p2pshare_node.node import Node
+
+from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
+from p2pshare_cli.reporters import Reporter, make_reporter
+from p2pshare_cli.units import format_bytes, parse_size
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """Option callback: '64MiB' -> bytes, with click's usage error (exit 2) when malformed."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _addresses(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, int], ...]:
+    """Option callback: HOST:PORT (or a share link, whose address is used) for each value."""
+    result: list[tuple[str, int]] = []
+    for value in values:
+        try:
+            link = parse_link(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+        result.append((link.host, link.port))
+    return tuple(result)
+
+
+FAULTS = click.Choice([f.value for f in Fault])
+
+
+@click.group(context_settings=CONTEXT, epilog=EPILOG)
+@click.version_option(package_name="p2pshare-cli", prog_name="p2pshare")
+def cli() -> None:
+    """Share a file peer to peer: no server, no tracker, every piece verified.
+
+    \b
+    p2pshare demo                      watch a swarm of local peers share a file
+    p2pshare share FILE                seed FILE and print its link
+    p2pshare get LINK                  download (and then seed) what LINK names
+    """
+
+
+def _common_options(func: click.decorators.FC) -> click.decorators.FC:
+    func = click.option(
+        "--fault",
+        "faults",
+        type=FAULTS,
+        multiple=True,
+        hidden=True,
+        help="Test only: behave as a broken peer.",
+    )(func)
+    func = click.option(
+        "--max-upload-rate",
+        callback=_size,
+        default=None,
+        help="Limit uploads to this many bytes per second (e.g. 2MiB).",
+    )(func)
+    func = click.option(
+        "--json", "json_output", is_flag=True, help="Print one JSON event per line on stdout."
+    )(func)
+    func = click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address to listen on and to advertise in links; use your LAN address to "
+        "share beyond this machine.",
+    )(func)
+    func = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=0,
+        show_default=True,
+        help="TCP port to listen on (0 = any free port).",
+    )(func)
+    return func
+
+
+@cli.command(context_settings=CONTEXT, epilog=EPILOG)
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--piece-size",
+    callback=_size,
+    default=None,
+    help="Piece size, a power of two from 16KiB to 64MiB (default 64KiB, grown for huge files).",
+)
+@_common_options
+def share(
+    path: Path,
+    piece_size: int | None,
+    port: int,
+    host: str,
+    json_output: bool,
+    max_upload_rate: int | None,
+    faults: tuple[str, ...],
+) -> None:
+    """Seed PATH: print its share link and serve it until Ctrl-C."""
+    if piece_size is not None and not is_valid_piece_size(piece_size):
+        raise click.BadParameter(
+            f"{piece_size} is not a power of two between 16KiB and 64MiB", param_hint="--piece-size"
+        )
+    config = NodeConfig(
+        share_path=path,
+        listen_host=host,
+        listen_port=port,
+        piece_size=piece_size,
+        max_upload_rate=max_upload_rate,
+        faults=frozenset(Fault(f) for f in faults),
+    )
+    sys.exit(_run(config, json_output, exit_when_done=False))
+
+
+@cli.command(context_settings=CONTEXT, epilog=EPILOG)
+@click.argument("link")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Directory to download into.",
+)
+@click.option(
+    "--peer",
+    "peers",
+    callback=_addresses,
+    multiple=True,
+    help="Another peer to contact first (repeatable).",
+)
+@click.option(
+    "--exit-when-done", is_flag=True, help="Exit 0 once the file is complete and verified."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file of the same name.")
+@_common_options
+def get(
+    link: str,
+    output_dir: Path,
+    peers: tuple[tuple[str, int], ...],
+    exit_when_done: bool,
+    force: bool,
+    port: int,
+    host: str,
+    json_output: bool,
+    max_upload_rate: int | None,
+    faults: tuple[str, ...],
+) -> None:
+    """Download the file LINK names into a directory, then keep seeding it.
+
+    LINK is a share link (p2pshare://HOST:PORT/SHAREID) or just HOST:PORT of any peer,
+    which is then asked what it shares. A download interrupted in any way resumes when the
+    same command is run again.
+    """
+    try:
+        parsed = parse_link(link)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="LINK") from None
+    bootstrap = ((parsed.host, parsed.port), *(p for p in peers if p != (parsed.host, parsed.port)))
+    config = NodeConfig(
+        output_dir=output_dir,
+        share_id=parsed.share_id,
+        bootstrap=bootstrap,
+        listen_host=host,
+        listen_port=port,
+        force=force,
+        max_upload_rate=max_upload_rate,
+        faults=frozenset(Fault(f) for f in faults),
+    )
+    sys.exit(_run(config, json_output, exit_when_done=exit_when_done))
+
+
+@cli.command(context_settings=CONTEXT, epilog=EPILOG)
+@click.option(
+    "--peers",
+    "leechers",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Number of downloading peers.",
+)
+@click.option(
+    "--size", callback=_size, default="64MiB", show_default=True, help="Size of the file."
+)
+@click.option("--piece-size", callback=_size, default=None, help="Piece size of the shared file.")
+@click.option(
+    "--seed-rate",
+    callback=_size,
+    default="16MiB",
+    show_default=True,
+    help="Upload cap of the seeder, so the peers visibly serve each other (0 = no cap).",
+)
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    hidden=True,
+    help="Keep the demo files in this directory.",
+)
+def demo(
+    leechers: int, size: int, piece_size: int | None, seed_rate: int | None, keep: Path | None
+) -> None:
+    """Start a seeder and N downloaders on this machine and watch the swarm fill in.
+
+    Every peer is a separate `p2pshare` process on 127.0.0.1; each downloader is told about
+    only one other peer and finds the rest by peer exchange. At the end every copy is verified
+    and a summary shows who served whom.
+    """
+    from p2pshare_cli.demo import run_demo
+
+    sys.exit(
+        run_demo(
+            leechers=leechers, size=size, piece_size=piece_size, seed_rate=seed_rate, keep=keep
+        )
+    )
+
+
+def _run(config: NodeConfig, json_output: bool, *, exit_when_done: bool) -> int:
+    """Run one node until done/Ctrl-C and turn the outcome into an exit code."""
+    reporter = make_reporter(json_output)
+    holder: list[Node] = []
+    try:
+        return asyncio.run(_serve(config, reporter, holder, exit_when_done=exit_when_done))
+    except KeyboardInterrupt:
+        node = holder[0] if holder else None
+        if config.seeding or (node is not None and node.complete):
+            reporter.info("Stopped.")
+            return ExitCode.OK
+        reporter.info("Interrupted: progress is saved; run the same command again to resume.")
+        return ExitCode.INTERRUPTED
+    finally:
+        reporter.close()
+
+
+async def _serve(
+    config: NodeConfig, reporter: Reporter, holder: list[Node], *, exit_when_done: bool
+) -> int:
+    node = Node(config)
+    holder.append(node)
+    node.add_listener(reporter.handle)
+    try:
+        await node.start()
+        if config.seeding:
+            _announce(node, reporter)
+        if exit_when_done:
+            await node.wait_complete()
+            return ExitCode.OK
+        await node.wait_closed()
+        return ExitCode.OK
+    except NodeError as exc:
+        reporter.fatal(exc)
+        reporter.close()
+        click.echo(f"p2pshare: error: {exc.message}", err=True)
+        return EXIT_FOR_KIND.get(exc.kind, ExitCode.INTERNAL)
+    finally:
+        await node.close()
+
+
+def _announce(node: Node, reporter: Reporter) -> None:
+    meta = node.metainfo
+    link = node.share_link
+    if meta is None or link is None:
+        return
+    reporter.info(
+        f"Sharing {meta.name} ({format_bytes(meta.file_size)}, {meta.piece_count} pieces of "
+        f"{format_bytes(meta.piece_size)})\n"
+        f"Link: {link}\n"
+        f"To download it elsewhere, run:\n"
+        f"  p2pshare get {shlex.quote(link)}\n"
+        f"Serving until Ctrl-C."
+    )
+
+
+def main() -> None:
+    """Console entry point: no tracebacks for anything a user can cause."""
+    try:
+        cli.main(prog_name="p2pshare", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line for users, the traceback on request
+        if os.environ.get("P2PSHARE_DEBUG"):
+            raise
+        click.echo(
+            f"p2pshare: internal error: {type(exc).__name__}: {exc} "
+            "(set P2PSHARE_DEBUG=1 to see the traceback)",
+            err=True,
+        )
+        sys.exit(ExitCode.INTERNAL)

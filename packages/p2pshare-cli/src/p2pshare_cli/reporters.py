@@ -1,0 +1,232 @@
+"""How a running node is shown: a live rich bar on a terminal, plain lines in a log, or JSON.
+
+All three consume the same NodeEvents; picking one is the only difference between a human at a
+terminal, a CI log and a script (the demo and the end-to-end tests read the JSON form).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Protocol, TextIO
+
+from p2pshare_node import events as ev
+from p2pshare_node.errors import NodeError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+)
+
+from p2pshare_cli.units import format_bytes, format_duration, format_rate
+
+
+class Reporter(Protocol):
+    def handle(self, event: ev.NodeEvent) -> None: ...
+
+    def info(self, text: str) -> None: ...
+
+    def fatal(self, error: NodeError) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def eta(progress: ev.Progress) -> str:
+    rate = progress.down_rate or progress.down_avg
+    left = progress.total - progress.done
+    if left <= 0:
+        return "0s"
+    if rate <= 0:
+        return "--"
+    return format_duration(left / rate)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def percent(progress: ev.Progress) -> float:
+    if progress.total == 0:
+        return 100.0 if progress.pieces_done == progress.pieces else 0.0
+    return 100.0 * progress.done / progress.total
+
+
+class JsonReporter:
+    """One JSON object per line on stdout: the machine-readable event stream."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._errored = False
+
+    def _write(self, line: str) -> None:
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader went away; the node keeps going
+
+    def handle(self, event: ev.NodeEvent) -> None:
+        if isinstance(event, ev.Failed):
+            self._errored = True
+        self._write(event.to_json())
+
+    def info(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    def fatal(self, error: NodeError) -> None:
+        if not self._errored:
+            self._errored = True
+            self._write(ev.Failed(error=error.kind.value, message=error.message).to_json())
+
+    def close(self) -> None:
+        pass
+
+
+class PlainReporter:
+    """Periodic plain progress lines for logs and pipes (no cursor movement)."""
+
+    def __init__(self, out: TextIO | None = None, interval: float = 2.0) -> None:
+        self.out = out or sys.stdout
+        self.interval = interval
+        self._last = 0.0
+        self._last_line = ""
+        self._seeding = False
+
+    def _print(self, text: str) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            print(text, file=self.out, flush=True)
+
+    def handle(self, event: ev.NodeEvent) -> None:
+        if isinstance(event, ev.Metadata):
+            self._print(
+                f"File: {event.name} ({format_bytes(event.size)}, {event.pieces} pieces)"
+                + (f", {event.have} already verified" if event.have and not self._seeding else "")
+            )
+        elif isinstance(event, ev.Started):
+            self._seeding = event.role == "seeder"
+        elif isinstance(event, ev.PeerBanned):
+            self._print(f"Banned peer {event.peer_id[:12]} at {event.host} (bad data)")
+        elif isinstance(event, ev.Progress):
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                return
+            self._last = now
+            line = self._line(event)
+            if line != self._last_line:
+                self._last_line = line
+                self._print(line)
+        elif isinstance(event, ev.Completed) and not self._seeding:
+            self._print(
+                f"Completed: {event.path} ({format_bytes(event.size)}) in "
+                f"{format_duration(event.elapsed)}, SHA-1 {event.sha1} verified"
+            )
+
+    def _line(self, p: ev.Progress) -> str:
+        peers = plural(len(p.peers), "peer")
+        if self._seeding or p.done == p.total:
+            return (
+                f"Seeding: {format_bytes(p.uploaded)} uploaded, {format_rate(p.up_rate)}, {peers}"
+            )
+        return (
+            f"Progress: {percent(p):.2f}% ({format_bytes(p.done)}/{format_bytes(p.total)}) "
+            f"{format_rate(p.down_avg)} avg, {peers}"
+        )
+
+    def info(self, text: str) -> None:
+        self._print(text)
+
+    def fatal(self, error: NodeError) -> None:
+        pass  # main prints the error once
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter:
+    """A live bar: percent, bytes, current and average speed, ETA and connected peers."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[avg]}"),
+            TextColumn("{task.fields[eta]}"),
+            TextColumn("{task.fields[peers]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+        self._seeding = False
+        self._started = False
+
+    def handle(self, event: ev.NodeEvent) -> None:
+        if isinstance(event, ev.Started):
+            self._seeding = event.role == "seeder"
+        elif isinstance(event, ev.Metadata):
+            if not self._started:
+                self.progress.start()
+                self._started = True
+            self.task = self.progress.add_task(
+                event.name,
+                total=event.size,
+                completed=0,
+                rate="",
+                avg="",
+                eta="",
+                peers="0 peers",
+            )
+        elif isinstance(event, ev.Progress) and self.task is not None:
+            if self._seeding or event.done == event.total:
+                rate, avg = f"up {format_rate(event.up_rate)}", format_bytes(event.uploaded)
+                left = "-"
+            else:
+                rate, avg, left = (
+                    format_rate(event.down_rate),
+                    format_rate(event.down_avg),
+                    eta(event),
+                )
+            self.progress.update(
+                self.task,
+                completed=event.done,
+                peers=plural(len(event.peers), "peer"),
+                rate=rate,
+                avg=avg,
+                eta=left,
+            )
+        elif isinstance(event, ev.PeerBanned):
+            self.progress.console.print(
+                f"[yellow]Banned peer {event.peer_id[:12]} at {event.host} (bad data)"
+            )
+        elif isinstance(event, ev.Completed) and not self._seeding:
+            self.progress.console.print(
+                f"[green]Completed[/]: {event.path} ({format_bytes(event.size)}) in "
+                f"{format_duration(event.elapsed)}, SHA-1 {event.sha1} verified"
+            )
+
+    def info(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, markup=False)
+
+    def fatal(self, error: NodeError) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._started:
+            self.progress.stop()
+            self._started = False
+
+
+def make_reporter(json_output: bool) -> Reporter:
+    if json_output:
+        return JsonReporter()
+    if sys.stdout.isatty():
+        return RichReporter()
+    return PlainReporter()

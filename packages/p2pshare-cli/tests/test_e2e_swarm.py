@@ -1,0 +1,243 @@
+"""End to end: real `p2pshare` processes on loopback, watched through their --json events.
+
+Every wait is on a real event with a deadline (PeerProcess.wait_for / wait_until); every test is
+bounded by pytest-timeout. Files are a few MiB and not a multiple of the 16 KiB piece size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from p2pshare_cli.procs import PeerProcess, wait_until
+from p2pshare_node.ranges import parse_ranges
+
+from .conftest import random_file, sha1_file
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+PIECE = "16KiB"
+EVENT_TIMEOUT = 30.0
+DONE_TIMEOUT = 60.0
+
+
+class Swarm:
+    """Starts peers as separate processes and stops them all at the end of the test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.notify = asyncio.Event()
+        self.procs: list[PeerProcess] = []
+
+    async def spawn(self, name: str, *args: str, started: bool = True) -> PeerProcess:
+        proc = PeerProcess(name, [*args, "--json"], notify=self.notify)
+        self.procs.append(proc)
+        await proc.start()
+        if started:
+            await proc.wait_for("started", EVENT_TIMEOUT)
+        return proc
+
+    async def seed(self, name: str, path: Path, *extra: str) -> tuple[PeerProcess, str]:
+        proc = await self.spawn(name, "share", str(path), "--piece-size", PIECE, *extra)
+        started = proc.first("started")
+        assert started is not None
+        return proc, str(started["link"])
+
+    async def get(self, name: str, link: str, *extra: str) -> PeerProcess:
+        out = self.tmp / name
+        out.mkdir(exist_ok=True)
+        return await self.spawn(name, "get", link, "-o", str(out), *extra)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs), return_exceptions=True)
+
+
+@pytest.fixture
+async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
+    s = Swarm(tmp_path)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def link_to(proc: PeerProcess, share_link: str) -> str:
+    started = proc.first("started")
+    assert started is not None
+    return f"p2pshare://127.0.0.1:{started['listen_port']}/{share_link.rsplit('/', 1)[1]}"
+
+
+def peer_id(proc: PeerProcess) -> str:
+    started = proc.first("started")
+    assert started is not None
+    return str(started["peer_id"])
+
+
+def pieces_of(proc: PeerProcess) -> list[int]:
+    return [int(e["index"]) for e in proc.all("piece")]
+
+
+async def test_chain_of_six_leechers_meshes_by_pex(swarm: Swarm, source: tuple[Path, str]) -> None:
+    """[PEX] 1 seeder + 6 leechers, each told about one other leecher only (a chain)."""
+    path, digest = source
+    # the throttled seeder makes the leechers trade pieces among themselves
+    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "4MiB")
+    leechers: list[PeerProcess] = []
+    previous = link
+    for k in range(1, 7):
+        proc = await swarm.get(f"leecher{k}", previous)
+        leechers.append(proc)
+        previous = link_to(proc, link)
+    done = await asyncio.gather(*(p.wait_for("completed", DONE_TIMEOUT) for p in leechers))
+    for event in done:
+        assert sha1_file(Path(event["path"])) == digest
+        assert event["sha1"] == digest
+
+    seeder_id = peer_id(seeder)
+    contributors = {p for leecher in leechers for e in leecher.all("piece") for p in e["peers"]}
+    assert contributors - {seeder_id}, "no leecher got a piece from another leecher"
+    # PEX: the last leecher was told about leecher5 only, yet met others
+    met = {e["peer_id"] for e in leechers[-1].all("peer-connected")}
+    assert len(met) >= 2, met
+
+    # a fresh snapshot from every peer after all completed: no pair connected twice
+    marks = {p.name: len(p.events) for p in [seeder, *leechers]}
+    for proc in [seeder, *leechers]:
+        await proc.wait_for("progress", EVENT_TIMEOUT, since=marks[proc.name])
+    for proc in [seeder, *leechers]:
+        snapshot = [e for e in proc.all("progress")][-1]
+        assert len(snapshot["peers"]) == len(set(snapshot["peers"])), (proc.name, snapshot)
+        assert peer_id(proc) not in snapshot["peers"]  # no self-connection
+
+
+async def test_killed_leecher_resumes_without_refetching(
+    swarm: Swarm, source: tuple[Path, str]
+) -> None:
+    """SIGKILL mid-download, restart: verified pieces are re-checked, never fetched again."""
+    path, digest = source
+    _, link = await swarm.seed("seeder", path, "--max-upload-rate", "1MiB")
+    leecher = await swarm.get("leecher", link)
+    meta = await leecher.wait_for("metadata", EVENT_TIMEOUT)
+    state_file = Path(meta["path"] + ".part.json")
+    total = int(meta["pieces"])
+
+    def saved() -> set[int]:
+        try:
+            doc = json.loads(state_file.read_text())
+            return parse_ranges(doc["verified"], total)
+        except (OSError, ValueError, KeyError):
+            return set()
+
+    # wait until the state file (written at most once a second) lists a good share of pieces
+    await wait_until(lambda: len(saved()) >= total // 4, swarm.notify, DONE_TIMEOUT, "state")
+    leecher.kill()
+    await leecher.wait_exit(EVENT_TIMEOUT)
+    assert not leecher.first("completed"), "the throttled download finished before the kill"
+    before = saved()
+    assert 0 < len(before) < total
+    assert Path(meta["path"] + ".part").exists()
+
+    again = await swarm.get("leecher", link)
+    meta2 = await again.wait_for("metadata", EVENT_TIMEOUT)
+    assert meta2["have"] == len(before)  # every listed piece re-hashed and confirmed
+    done = await again.wait_for("completed", DONE_TIMEOUT)
+    refetched = set(pieces_of(again))
+    assert not refetched & before, sorted(refetched & before)
+    assert refetched | before == set(range(total))
+    assert sha1_file(Path(done["path"])) == digest
+    assert not state_file.exists()
+
+
+async def test_leechers_finish_after_the_seeder_dies(
+    swarm: Swarm, source: tuple[Path, str]
+) -> None:
+    """When the leechers together hold every piece, the seeder's death does not stop them."""
+    path, digest = source
+    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "3MiB")
+    # leechers upload slowly, so they are still trading when the seeder has sent one copy
+    leechers = [await swarm.get("leecher1", link, "--max-upload-rate", "384KiB")]
+    for k in (2, 3):
+        leechers.append(
+            await swarm.get(
+                f"leecher{k}",
+                link_to(leechers[-1], link),
+                "--max-upload-rate",
+                "384KiB",
+                "--peer",
+                link,
+            )
+        )
+    meta = await leechers[0].wait_for("metadata", EVENT_TIMEOUT)
+    total = int(meta["pieces"])
+
+    def union() -> set[int]:
+        return {i for p in leechers for i in pieces_of(p)}
+
+    await wait_until(lambda: len(union()) == total, swarm.notify, DONE_TIMEOUT, "all pieces")
+    seeder.kill()
+    await seeder.wait_exit(EVENT_TIMEOUT)
+    assert not all(p.first("completed") for p in leechers), "finished before the seeder died"
+    for proc in leechers:
+        done = await proc.wait_for("completed", DONE_TIMEOUT)
+        assert sha1_file(Path(done["path"])) == digest
+
+
+async def test_corrupt_peer_is_banned_and_download_is_correct(swarm: Swarm, tmp_path: Path) -> None:
+    """A peer serving corrupt data: pieces fail, it is banned, the file is still right."""
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    path = folder / "data.bin"
+    digest = random_file(path, 1024 * 1024 + 4321)
+    honest, link = await swarm.seed("honest", path, "--max-upload-rate", "256KiB")
+    liar, liar_link = await swarm.seed("liar", path, "--fault", "corrupt")
+    assert liar_link.rsplit("/", 1)[1] == link.rsplit("/", 1)[1]  # same file, same share
+    leecher = await swarm.get("leecher", liar_link, "--peer", link)
+    done = await leecher.wait_for("completed", DONE_TIMEOUT)
+    assert sha1_file(Path(done["path"])) == digest
+    banned = leecher.first("peer-banned")
+    assert banned is not None and banned["peer_id"] == peer_id(liar)
+    assert leecher.all("piece-failed")
+    for piece in leecher.all("piece"):
+        assert peer_id(liar) not in piece["peers"]  # nothing from the liar was accepted
+    _ = honest
+
+
+async def test_share_id_mismatch_and_existing_output(
+    swarm: Swarm, source: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Wrong share id in the link, and an existing output file: clear errors, exit codes 4, 5."""
+    path, _ = source
+    _, link = await swarm.seed("seeder", path)
+    address = link.split("/")[2]
+    out = tmp_path / "out"
+    out.mkdir()
+    wrong = await swarm.spawn(
+        "wrong", "get", f"p2pshare://{address}/{'ab' * 32}", "-o", str(out), started=False
+    )
+    assert await wrong.wait_exit(EVENT_TIMEOUT) == 4
+    assert wrong.first("error")["error"] == "share-mismatch"  # type: ignore[index]
+
+    (out / path.name).write_bytes(b"precious")
+    clash = await swarm.spawn("clash", "get", address, "-o", str(out), started=False)
+    assert await clash.wait_exit(EVENT_TIMEOUT) == 5
+    assert (out / path.name).read_bytes() == b"precious"
+    assert "Traceback" not in clash.stderr + wrong.stderr
+
+    forced = await swarm.spawn(
+        "forced", "get", address, "-o", str(out), "--force", "--exit-when-done", started=False
+    )
+    assert await forced.wait_exit(DONE_TIMEOUT) == 0
+    assert sha1_file(out / path.name) == sha1_file(path)
+
+
+def test_demo_runs_and_verifies_every_copy() -> None:
+    """The README's main command, small: separate processes, verified copies, a summary."""
+    from .conftest import run_cli
+
+    result = run_cli("demo", "--peers", "3", "--size", "3MiB", "--seed-rate", "2MiB", timeout=100)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SHA-1 OK") == 3
+    assert "Who served whom" in result.stdout and "Traceback" not in result.stderr

@@ -1,0 +1,84 @@
+"""Tunables of the swarm logic; defaults are the protocol's constants (CONTRACT / spec).
+
+Kept in one frozen record so tests can shrink timers or slots without monkeypatching, and so a
+node's configuration is visible in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import (
+    BAN_THRESHOLD,
+    HANDSHAKE_TIMEOUT,
+    IDLE_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+    MAX_BLOCK_LENGTH,
+    MAX_CONNECTIONS,
+    MAX_KNOWN_PEERS,
+    MAX_KNOWN_PEERS_PER_SOURCE,
+    MAX_PEX_ENTRIES,
+    OPTIMISTIC_INTERVAL,
+    PEX_MIN_INTERVAL,
+    RECHOKE_INTERVAL,
+    REQUEST_TIMEOUT,
+    UPLOAD_SLOTS,
+)
+
+__all__ = ["SwarmConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmConfig:
+    """Every knob of `Swarm`; the defaults follow the spec's SHOULDs."""
+
+    upload_slots: int = UPLOAD_SLOTS
+    max_connections: int = MAX_CONNECTIONS
+    # request pipelining: depth = clamp(rate * pipeline_seconds / block, min, max)
+    min_pipeline_depth: int = 4
+    max_pipeline_depth: int = 64
+    initial_pipeline_depth: int = 16
+    pipeline_seconds: float = 1.0
+    block_size: int = MAX_BLOCK_LENGTH
+    random_first_pieces: int = 4
+    # upload limit in bytes/s (None = unlimited), enforced by a token bucket
+    max_upload_rate: int | None = None
+    # timers (seconds)
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    request_timeout: float = REQUEST_TIMEOUT
+    keepalive_interval: float = KEEPALIVE_INTERVAL
+    idle_timeout: float = IDLE_TIMEOUT
+    rechoke_interval: float = RECHOKE_INTERVAL
+    optimistic_interval: float = OPTIMISTIC_INTERVAL
+    pex_min_interval: float = PEX_MIN_INTERVAL
+    # a peer's two peers messages closer than pex_min_interval - pex_slack are a PEX_VIOLATION
+    # (the slack absorbs network jitter between the sender's clock and our receive times)
+    pex_slack: float = 1.0
+    # after a reject, leave that piece alone at that peer for this long
+    reject_backoff: float = 10.0
+    # peer book
+    max_pex_entries: int = MAX_PEX_ENTRIES
+    max_peers_per_source: int = MAX_KNOWN_PEERS_PER_SOURCE
+    max_known_peers: int = MAX_KNOWN_PEERS
+    reconnect_base: float = 1.0
+    reconnect_max: float = 60.0
+    reconnect_tries: int = 8
+    # bad data
+    ban_threshold: int = BAN_THRESHOLD
+    # metainfo fetch: chunk requests kept in flight per peer
+    metainfo_pipeline: int = 8
+
+    def __post_init__(self) -> None:
+        if (
+            not 1
+            <= self.min_pipeline_depth
+            <= self.initial_pipeline_depth
+            <= self.max_pipeline_depth
+        ):
+            raise ValueError("need 1 <= min_pipeline_depth <= initial <= max_pipeline_depth")
+        if not 1 <= self.block_size <= MAX_BLOCK_LENGTH:
+            raise ValueError(f"block_size must be 1..{MAX_BLOCK_LENGTH}")
+        if self.max_upload_rate is not None and self.max_upload_rate <= 0:
+            raise ValueError("max_upload_rate must be positive or None")
+        if self.upload_slots < 0 or self.max_connections < 1:
+            raise ValueError("upload_slots must be >= 0 and max_connections >= 1")

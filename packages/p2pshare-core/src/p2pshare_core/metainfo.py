@@ -1,0 +1,277 @@
+"""Share metainfo: the canonical encoding whose SHA-256 is the share ID, plus geometry helpers.
+
+Canonical layout (big-endian):
+``<4:"P2PM"><1:version=1><8:file_size><4:piece_size><20:file_sha1><2:name_len><name><32*n hashes>``
+Every byte is determined by the share, so two implementations always agree on the share ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+
+from .constants import (
+    DEFAULT_PIECE_SIZE,
+    FILE_SHA1_LENGTH,
+    MAX_FILE_SIZE,
+    MAX_METAINFO_SIZE,
+    MAX_NAME_LENGTH,
+    MAX_PIECE_SIZE,
+    MAX_PIECES,
+    METAINFO_CHUNK_SIZE,
+    METAINFO_FIXED_SIZE,
+    METAINFO_MAGIC,
+    METAINFO_VERSION,
+    MIN_METAINFO_SIZE,
+    MIN_PIECE_SIZE,
+    PIECE_HASH_LENGTH,
+)
+from .errors import ErrorCode, LocalProtocolError
+
+__all__ = [
+    "Metainfo",
+    "ShareSummary",
+    "check_geometry",
+    "choose_piece_size",
+    "chunk_bounds",
+    "chunk_count",
+    "chunk_length",
+    "is_valid_piece_size",
+    "piece_count",
+    "validate_name",
+]
+
+_HEADER = struct.Struct(">4sBQI20sH")
+assert _HEADER.size == METAINFO_FIXED_SIZE
+
+_FORBIDDEN_CHARS = frozenset('/\\:*?"<>|\x7f') | frozenset(chr(c) for c in range(0x20))
+_RESERVED_STEMS = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
+)
+
+
+def _bad_name(reason: str) -> LocalProtocolError:
+    return LocalProtocolError(ErrorCode.BAD_METAINFO, "NAME-1", reason)
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is a SAFE NAME (usable as a file name on every OS), else raise.
+
+    Raises LocalProtocolError(BAD_METAINFO); callers parsing peer data re-raise it as remote.
+    """
+    if not isinstance(name, str):
+        raise _bad_name(f"name must be str, not {type(name).__name__}")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad_name("name is not encodable as UTF-8") from None
+    if not 1 <= len(encoded) <= MAX_NAME_LENGTH:
+        raise _bad_name(f"name must be 1..{MAX_NAME_LENGTH} bytes of UTF-8, got {len(encoded)}")
+    bad = _FORBIDDEN_CHARS.intersection(name)
+    if bad:
+        raise _bad_name(f"name contains forbidden character(s) {sorted(bad)!r}")
+    if name in (".", ".."):
+        raise _bad_name(f"name must not be {name!r}")
+    if name[0] == " " or name[-1] == " ":
+        raise _bad_name("name must not start or end with a space")
+    if name[-1] == ".":
+        raise _bad_name("name must not end with '.'")
+    if name.split(".", 1)[0].upper() in _RESERVED_STEMS:
+        raise _bad_name(f"name {name!r} is reserved on Windows")
+    return name
+
+
+def is_valid_piece_size(piece_size: int) -> bool:
+    """A piece size is a power of two between MIN_PIECE_SIZE and MAX_PIECE_SIZE."""
+    return MIN_PIECE_SIZE <= piece_size <= MAX_PIECE_SIZE and piece_size & (piece_size - 1) == 0
+
+
+def piece_count(file_size: int, piece_size: int) -> int:
+    """ceil(file_size / piece_size); 0 for an empty file."""
+    return -(-file_size // piece_size)
+
+
+def choose_piece_size(file_size: int, requested: int = DEFAULT_PIECE_SIZE) -> int:
+    """Start at `requested` and double until the file has at most MAX_PIECES pieces."""
+    if not 0 <= file_size <= MAX_FILE_SIZE:
+        raise ValueError(f"file size must be 0..{MAX_FILE_SIZE}, got {file_size}")
+    if not is_valid_piece_size(requested):
+        raise ValueError(
+            f"piece size must be a power of two in {MIN_PIECE_SIZE}..{MAX_PIECE_SIZE}, "
+            f"got {requested}"
+        )
+    size = requested
+    while piece_count(file_size, size) > MAX_PIECES:
+        size *= 2
+    return size
+
+
+def check_geometry(file_size: int, piece_size: int, code: ErrorCode, requirement: str) -> None:
+    """Raise LocalProtocolError(code) unless file_size/piece_size describe a legal share."""
+    if not is_valid_piece_size(piece_size):
+        raise LocalProtocolError(
+            code,
+            requirement,
+            f"piece size {piece_size} is not a power of two in {MIN_PIECE_SIZE}..{MAX_PIECE_SIZE}",
+        )
+    if not 0 <= file_size <= MAX_FILE_SIZE:
+        raise LocalProtocolError(
+            code, requirement, f"file size {file_size} exceeds {MAX_FILE_SIZE}"
+        )
+    if piece_count(file_size, piece_size) > MAX_PIECES:
+        raise LocalProtocolError(
+            code, requirement, f"{file_size} bytes in {piece_size}-byte pieces is over {MAX_PIECES}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShareSummary:
+    """What a handshake says about the share: enough for piece geometry, not for verification."""
+
+    name: str
+    file_size: int
+    piece_size: int
+    file_sha1: bytes
+
+    @property
+    def piece_count(self) -> int:
+        return piece_count(self.file_size, self.piece_size)
+
+    def piece_length(self, index: int) -> int:
+        """Length of piece `index` (the last one may be shorter)."""
+        if not 0 <= index < self.piece_count:
+            raise IndexError(f"piece index {index} out of range 0..{self.piece_count - 1}")
+        return min(self.piece_size, self.file_size - index * self.piece_size)
+
+    @property
+    def metainfo_size(self) -> int:
+        """Size of the canonical metainfo encoding of a share with this summary."""
+        name_size = len(self.name.encode("utf-8", "replace"))
+        return METAINFO_FIXED_SIZE + name_size + PIECE_HASH_LENGTH * self.piece_count
+
+    def piece_offset(self, index: int) -> int:
+        """Byte offset of piece `index` in the file."""
+        if not 0 <= index < self.piece_count:
+            raise IndexError(f"piece index {index} out of range 0..{self.piece_count - 1}")
+        return index * self.piece_size
+
+
+def _bad_meta(requirement: str, reason: str) -> LocalProtocolError:
+    return LocalProtocolError(ErrorCode.BAD_METAINFO, requirement, reason)
+
+
+@dataclass(frozen=True)
+class Metainfo:
+    """The full description of a share; its canonical encoding defines the share ID."""
+
+    name: str
+    file_size: int
+    piece_size: int
+    file_sha1: bytes
+    piece_hashes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        validate_name(self.name)
+        check_geometry(self.file_size, self.piece_size, ErrorCode.BAD_METAINFO, "META-2")
+        if not isinstance(self.file_sha1, bytes) or len(self.file_sha1) != FILE_SHA1_LENGTH:
+            raise _bad_meta("META-1", f"file_sha1 must be {FILE_SHA1_LENGTH} bytes")
+        if not isinstance(self.piece_hashes, tuple):
+            object.__setattr__(self, "piece_hashes", tuple(self.piece_hashes))
+        expected = piece_count(self.file_size, self.piece_size)
+        if len(self.piece_hashes) != expected:
+            raise _bad_meta(
+                "META-1", f"expected {expected} piece hashes, got {len(self.piece_hashes)}"
+            )
+        for digest in self.piece_hashes:
+            if not isinstance(digest, bytes) or len(digest) != PIECE_HASH_LENGTH:
+                raise _bad_meta("META-1", f"piece hashes must be {PIECE_HASH_LENGTH} bytes")
+
+    def encode(self) -> bytes:
+        """The canonical encoding (the bytes that are hashed and sent in chunks)."""
+        name = self.name.encode("utf-8")
+        header = _HEADER.pack(
+            METAINFO_MAGIC,
+            METAINFO_VERSION,
+            self.file_size,
+            self.piece_size,
+            self.file_sha1,
+            len(name),
+        )
+        return b"".join((header, name, *self.piece_hashes))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Metainfo:
+        """Parse the canonical encoding; raise RemoteProtocolError(BAD_METAINFO) if it is not."""
+        try:
+            return cls._decode(bytes(data))
+        except LocalProtocolError as err:
+            raise err.as_remote() from None
+
+    @classmethod
+    def _decode(cls, data: bytes) -> Metainfo:
+        if len(data) > MAX_METAINFO_SIZE:
+            raise _bad_meta("META-1", f"metainfo is {len(data)} bytes, max {MAX_METAINFO_SIZE}")
+        if len(data) < MIN_METAINFO_SIZE:
+            raise _bad_meta("META-1", f"metainfo is truncated ({len(data)} bytes)")
+        magic, version, file_size, piece_size, file_sha1, name_len = _HEADER.unpack_from(data)
+        if magic != METAINFO_MAGIC:
+            raise _bad_meta("META-1", f"bad metainfo magic {magic!r}")
+        if version != METAINFO_VERSION:
+            raise _bad_meta("META-1", f"unsupported metainfo version {version}")
+        check_geometry(file_size, piece_size, ErrorCode.BAD_METAINFO, "META-2")
+        name_end = METAINFO_FIXED_SIZE + name_len
+        count = piece_count(file_size, piece_size)
+        if len(data) != name_end + PIECE_HASH_LENGTH * count:
+            raise _bad_meta(
+                "META-1", f"metainfo is {len(data)} bytes, layout needs {name_end + 32 * count}"
+            )
+        try:
+            name = data[METAINFO_FIXED_SIZE:name_end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad_name("name is not valid UTF-8") from None
+        hashes = tuple(
+            data[i : i + PIECE_HASH_LENGTH] for i in range(name_end, len(data), PIECE_HASH_LENGTH)
+        )
+        return cls(name, file_size, piece_size, file_sha1, hashes)
+
+    @cached_property
+    def share_id(self) -> bytes:
+        """SHA-256 of the canonical encoding: the share's identity."""
+        return hashlib.sha256(self.encode()).digest()
+
+    @property
+    def summary(self) -> ShareSummary:
+        return ShareSummary(self.name, self.file_size, self.piece_size, self.file_sha1)
+
+    @property
+    def piece_count(self) -> int:
+        return len(self.piece_hashes)
+
+    def piece_length(self, index: int) -> int:
+        return self.summary.piece_length(index)
+
+    def piece_offset(self, index: int) -> int:
+        return self.summary.piece_offset(index)
+
+
+def chunk_count(total_size: int) -> int:
+    """Number of METAINFO_CHUNK_SIZE chunks a metainfo of `total_size` bytes is sent in."""
+    return -(-total_size // METAINFO_CHUNK_SIZE)
+
+
+def chunk_bounds(total_size: int, chunk: int) -> tuple[int, int]:
+    """[start, end) byte range of metainfo chunk `chunk`."""
+    if not 0 <= chunk < chunk_count(total_size):
+        raise IndexError(f"chunk {chunk} out of range for {total_size} bytes")
+    start = chunk * METAINFO_CHUNK_SIZE
+    return start, min(start + METAINFO_CHUNK_SIZE, total_size)
+
+
+def chunk_length(total_size: int, chunk: int) -> int:
+    """Length of metainfo chunk `chunk` (the last one may be shorter)."""
+    start, end = chunk_bounds(total_size, chunk)
+    return end - start

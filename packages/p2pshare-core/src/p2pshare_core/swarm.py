@@ -1,0 +1,997 @@
+"""The per-share brain of a node: all connections of one share, as one sans-IO object.
+
+The asyncio node feeds it what happened (connections, bytes, hash results, time) and drains
+`next_action()` for what to do (send, store, hash, dial, close) and what to report. Time is
+always passed in; `get_timer()` says when `handle_timer(now)` must be called next (aioquic
+style), so tests drive whole swarms on a simulated clock.
+
+It owns one `Connection` per conn_id for the protocol rules and delegates policy to `Picker`
+(what to request), `Choker` (whom to serve), `PeerBook` (whom to dial, PEX) and `RateMeter`.
+Per-block work is O(1) amortised: this object sits on the hot path of every byte transferred.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .actions import (
+    Action,
+    Close,
+    Dial,
+    DownloadComplete,
+    FileCorrupt,
+    MetainfoReady,
+    PeerBanned,
+    PeerConnected,
+    PeerDisconnected,
+    PieceFailed,
+    PieceVerified,
+    Send,
+    SendBlock,
+    StoreBlock,
+    VerifyFile,
+    VerifyPiece,
+)
+from .bitfield import Bitfield as PieceSet
+from .choker import ChokeCandidate, Choker
+from .config import SwarmConfig
+from .connection import Connection
+from .constants import METAINFO_CHUNK_SIZE
+from .errors import ErrorCode, ProtocolError, RemoteProtocolError
+from .events import (
+    NEED_DATA,
+    Bitfield,
+    Cancel,
+    Choke,
+    ConnectionClosed,
+    Error,
+    Event,
+    Handshake,
+    Have,
+    Interested,
+    KeepAlive,
+    MetainfoData,
+    MetainfoReject,
+    MetainfoRequest,
+    NotInterested,
+    PeerEntry,
+    Peers,
+    Piece,
+    Reject,
+    Request,
+    Unchoke,
+)
+from .metainfo import Metainfo, ShareSummary
+from .peerbook import PeerBook, PexPacer, build_pex_entries
+from .picker import Block, Picker
+from .rate import RateMeter
+from .states import Role, State
+
+__all__ = ["PeerStats", "Swarm", "SwarmStats"]
+
+# Closing with these codes means "do not come back" (or: "we are connected another way").
+_NO_RETRY = frozenset(
+    {
+        ErrorCode.BANNED,
+        ErrorCode.DUPLICATE_CONNECTION,
+        ErrorCode.SELF_CONNECTION,
+        ErrorCode.SHARE_MISMATCH,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStats:
+    """One connection, for UIs and demos ("who served whom")."""
+
+    conn_id: int
+    peer_id: bytes | None
+    host: str
+    port: int
+    outbound: bool
+    bytes_down: int
+    bytes_up: int
+    download_rate: float
+    upload_rate: float
+    am_choking: bool
+    peer_choking: bool
+    am_interested: bool
+    peer_interested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStats:
+    """A snapshot of the swarm's progress."""
+
+    have_count: int
+    piece_count: int
+    bytes_verified: int
+    total_bytes: int
+    connected_peers: int
+    download_rate: float
+    upload_rate: float
+    peers: tuple[PeerStats, ...]
+    bytes_from: dict[bytes, int]  # piece data received per peer ID, over all connections
+    bytes_to: dict[bytes, int]  # piece data sent per peer ID, over all connections
+    metainfo_known: bool
+    complete: bool  # every piece verified and the whole-file hash matched (or we seeded)
+
+
+class _Peer:
+    """Swarm-side state of one connection."""
+
+    __slots__ = (
+        "bitfield_received",
+        "conn",
+        "conn_id",
+        "depth",
+        "down",
+        "host",
+        "last_pex_received",
+        "last_recv",
+        "last_sent",
+        "listen_port",
+        "meta_inflight",
+        "meta_refused",
+        "opened_at",
+        "outbound",
+        "peer_id",
+        "pex",
+        "pex_entry",
+        "pex_version",
+        "port",
+        "ready",
+        "snubbed",
+        "up",
+    )
+
+    def __init__(
+        self, conn_id: int, conn: Connection, host: str, port: int, outbound: bool, now: float
+    ) -> None:
+        self.conn_id = conn_id
+        self.conn = conn
+        self.host = host
+        self.port = port
+        self.outbound = outbound
+        self.opened_at = now
+        self.last_recv = now
+        self.last_sent = now
+        self.peer_id: bytes | None = None
+        self.listen_port = 0
+        self.ready = False  # their handshake accepted (peer_id known, duplicates resolved)
+        self.bitfield_received = False
+        self.depth = 0
+        self.snubbed = False
+        self.down = RateMeter(now)
+        self.up = RateMeter(now)
+        self.pex = PexPacer(0.0)
+        self.pex_entry: PeerEntry | None = None
+        self.pex_version = -1
+        self.last_pex_received: float | None = None
+        self.meta_inflight: dict[int, float] = {}  # metainfo chunk -> requested at
+        self.meta_refused = False
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        """Where this peer accepts connections (port 0: it does not)."""
+        return (self.host, self.port) if self.outbound else (self.host, self.listen_port)
+
+
+class Swarm:
+    """Every connection of one share, and the policy that drives them."""
+
+    def __init__(
+        self,
+        *,
+        peer_id: bytes,
+        listen_port: int,
+        share_id: bytes | None,
+        metainfo: Metainfo | None,
+        have: PieceSet | None,
+        config: SwarmConfig,
+        now: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        if metainfo is not None:
+            if share_id is not None and share_id != metainfo.share_id:
+                raise ValueError("share_id does not match the metainfo")
+            share_id = metainfo.share_id
+        elif have is not None:
+            raise ValueError("a have set needs the metainfo")
+        if have is not None and metainfo is not None and len(have) != metainfo.piece_count:
+            raise ValueError(f"have set has {len(have)} pieces, metainfo {metainfo.piece_count}")
+        self.peer_id = peer_id
+        self.listen_port = listen_port
+        self.share_id = share_id
+        self.metainfo = metainfo
+        self.config = config
+        self._rng = rng if rng is not None else random.Random()
+        self._actions: deque[Action] = deque()
+        self._peers: dict[int, _Peer] = {}
+        self._by_peer_id: dict[bytes, _Peer] = {}
+        self._book = PeerBook(peer_id, config)
+        self._choker = Choker(config.upload_slots, self._rng)
+        self._pending_dials: set[tuple[str, int]] = set()
+        self._parole: dict[bytes, int] = {}
+        self._contributors: dict[int, set[bytes]] = {}
+        self._down = RateMeter(now)
+        self._up = RateMeter(now)
+        self._bytes_from: dict[bytes, int] = {}
+        self._bytes_to: dict[bytes, int] = {}
+        self._pex_version = 0
+        self._next_rechoke = now + config.rechoke_interval
+        self._next_optimistic = now + config.optimistic_interval
+        self._refill_at: float | None = None
+        self._verifying_file = False
+        self._complete = False
+        # upload token bucket (only with max_upload_rate)
+        self._tokens = float(config.max_upload_rate or 0)
+        self._tokens_at = now
+        self._upload_queue: deque[tuple[int, Block]] = deque()
+        # metainfo fetch
+        self._meta_blob: bytes | None = metainfo.encode() if metainfo is not None else None
+        self._meta_chunks: dict[int, bytes] = {}
+        self._meta_from: set[bytes] = set()
+        self._meta_missing: list[int] = []
+        self.summary: ShareSummary | None = None
+        self.picker: Picker | None = None
+        if metainfo is not None:
+            self._learn_summary(metainfo.summary, have.to_bytes() if have is not None else None)
+            if have is not None and self.picker is not None and self.picker.complete:
+                self._complete = True
+            elif metainfo.piece_count == 0:
+                self._verify_file()
+
+    # === public API ============================================================================
+    def add_bootstrap(self, host: str, port: int, now: float) -> None:
+        """A user-given peer address: dialed at once, whatever its peer ID."""
+        self._book.add_bootstrap(host, port, now)
+        self._maybe_dial(now)
+
+    def connection_opened(
+        self, conn_id: int, host: str, port: int, outbound: bool, now: float
+    ) -> None:
+        """A TCP connection is up (we dialed (host, port), or (host, port) dialed us)."""
+        if conn_id in self._peers:
+            raise ValueError(f"connection {conn_id} is already open")
+        if outbound:
+            self._pending_dials.discard((host, port))
+        conn = Connection(Role.DIALER if outbound else Role.ACCEPTOR, self.share_id)
+        peer = _Peer(conn_id, conn, host, port, outbound, now)
+        peer.depth = self.config.initial_pipeline_depth
+        peer.pex = PexPacer(self.config.pex_min_interval)
+        self._peers[conn_id] = peer
+        if not outbound and len(self._peers) > self.config.max_connections:
+            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections", now)
+            return
+        if self.summary is not None:
+            self._send_handshake(peer, now)
+        elif not outbound:
+            # The acceptor must speak first, but we cannot describe a share we do not know yet.
+            self._drop(peer, ErrorCode.SHUTDOWN, "share not known yet", now)
+
+    def data_received(self, conn_id: int, data: bytes, now: float) -> None:
+        """Bytes arrived on `conn_id` (b"" = EOF)."""
+        peer = self._peers.get(conn_id)
+        if peer is None:
+            return  # closed by us already; late bytes are dropped
+        conn = peer.conn
+        peer.last_recv = now
+        conn.receive_data(data)
+        handlers = self._handlers
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as err:
+                self._drop(peer, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
+                return
+            if event is NEED_DATA:
+                return
+            handlers[type(event)](self, peer, event, now)
+            if conn_id not in self._peers:
+                return
+
+    def connection_lost(self, conn_id: int, now: float) -> None:
+        """The transport is gone (closed by either side, or failed)."""
+        peer = self._peers.get(conn_id)
+        if peer is not None:
+            self._forget(peer, "connection lost", ErrorCode.SHUTDOWN, now)
+
+    def dial_failed(self, host: str, port: int, now: float) -> None:
+        """A `Dial` did not connect."""
+        self._pending_dials.discard((host, port))
+        self._book.dial_failed(host, port, now)
+        self._maybe_dial(now)
+
+    def piece_hashed(self, index: int, digest: bytes, now: float) -> None:
+        """The node's SHA-256 of stored piece `index` (answer to `VerifyPiece`)."""
+        picker, meta = self.picker, self.metainfo
+        if picker is None or meta is None or not picker.is_done(index):
+            return  # not something we asked for (or asked before a reset): ignore
+        contributors = self._contributors.pop(index, set())
+        names = tuple(sorted(contributors))
+        if digest == meta.piece_hashes[index]:
+            picker.piece_verified(index)
+            for pid in contributors:
+                self._parole[pid] = self._parole.get(pid, 0) + 1
+            self._emit(PieceVerified(index, names))
+            have = Have(index=index)
+            for peer in list(self._peers.values()):
+                if peer.ready:  # (a ready peer has our handshake and bitfield)
+                    self._send(peer, have, now)
+                    self._update_interest(peer, now)
+            if picker.complete:
+                self._verify_file()
+            return
+        self._emit(PieceFailed(index, names))
+        exclude = [p.conn_id for p in self._peers.values() if p.peer_id in contributors]
+        picker.piece_failed(index, exclude, now, now + self.config.request_timeout)
+        self._arm_refill(now + self.config.request_timeout)
+        for pid in names:
+            score = self._parole.get(pid, 0) - 2
+            self._parole[pid] = score
+            if score <= self.config.ban_threshold:
+                self._ban(pid, now)
+        self._request_everywhere(now)
+
+    def file_hashed(self, digest: bytes, now: float) -> None:
+        """The node's SHA-1 of the whole file (answer to `VerifyFile`)."""
+        if not self._verifying_file or self.metainfo is None:
+            return
+        self._verifying_file = False
+        if digest == self.metainfo.file_sha1:
+            self._complete = True
+            self._emit(DownloadComplete())
+        else:
+            self._emit(FileCorrupt())
+
+    def get_timer(self) -> float | None:
+        """The next time `handle_timer` must be called (None: nothing scheduled)."""
+        cfg = self.config
+        deadline = self._next_rechoke
+        book = self._book.next_deadline()
+        if book is not None and book < deadline:
+            deadline = book
+        if self._refill_at is not None and self._refill_at < deadline:
+            deadline = self._refill_at
+        if self._upload_queue:
+            rate = cfg.max_upload_rate or 1
+            when = self._tokens_at + max(0.0, -self._tokens) / rate
+            if when < deadline:
+                deadline = when
+        picker = self.picker
+        for peer in self._peers.values():
+            when = peer.last_recv + cfg.idle_timeout
+            if not peer.bitfield_received:
+                when = min(when, peer.opened_at + cfg.handshake_timeout)
+            if peer.conn.our_state is not State.HANDSHAKE:
+                when = min(when, peer.last_sent + cfg.keepalive_interval)
+            if picker is not None and peer.bitfield_received:
+                oldest = picker.oldest_request(peer.conn_id)
+                if oldest is not None:
+                    when = min(when, oldest + cfg.request_timeout)
+            if peer.meta_inflight:
+                when = min(when, min(peer.meta_inflight.values()) + cfg.request_timeout)
+            if peer.pex_version != self._pex_version and peer.pex.last_sent is not None:
+                when = min(when, peer.pex.last_sent + cfg.pex_min_interval)
+            if when < deadline:
+                deadline = when
+        return deadline
+
+    def handle_timer(self, now: float) -> None:
+        """Run everything that is due at `now`."""
+        cfg = self.config
+        picker = self.picker
+        for peer in list(self._peers.values()):  # one peer's timers never close another
+            if not peer.bitfield_received and now >= peer.opened_at + cfg.handshake_timeout:
+                self._drop(peer, ErrorCode.TIMEOUT, "no handshake and bitfield in time", now)
+                continue
+            if now >= peer.last_recv + cfg.idle_timeout:
+                self._drop(peer, ErrorCode.TIMEOUT, "peer sent nothing for too long", now)
+                continue
+            if picker is not None and peer.bitfield_received:
+                oldest = picker.oldest_request(peer.conn_id)
+                if oldest is not None and now >= oldest + cfg.request_timeout:
+                    picker.release_all(peer.conn_id)  # re-requested elsewhere; peer snubbed
+                    peer.snubbed = True
+                    peer.depth = cfg.min_pipeline_depth
+                    self._request_everywhere(now, skip=peer)
+            if peer.meta_inflight:
+                late = [c for c, t in peer.meta_inflight.items() if now >= t + cfg.request_timeout]
+                if late:
+                    peer.meta_refused = True
+                    for chunk in late:
+                        del peer.meta_inflight[chunk]
+                        self._meta_missing.append(chunk)
+                    self._fetch_metainfo(now)
+            if peer.pex_version != self._pex_version:
+                self._maybe_pex(peer, now)
+            if (
+                peer.conn.our_state is not State.HANDSHAKE
+                and now >= peer.last_sent + cfg.keepalive_interval
+            ):
+                self._send(peer, KeepAlive(), now)
+        if now >= self._next_rechoke:
+            rotate = now >= self._next_optimistic
+            if rotate:
+                self._next_optimistic = _next_tick(
+                    self._next_optimistic, cfg.optimistic_interval, now
+                )
+            self._next_rechoke = _next_tick(self._next_rechoke, cfg.rechoke_interval, now)
+            self._rechoke(now, rotate)
+        if self._upload_queue:
+            self._drain_uploads(now)
+        if self._refill_at is not None and now >= self._refill_at:
+            self._refill_at = None
+            self._request_everywhere(now)
+        self._maybe_dial(now)
+
+    def next_action(self) -> Action | None:
+        """The next thing to do, or None once drained (drain after every call)."""
+        return self._actions.popleft() if self._actions else None
+
+    def stats(self, now: float) -> SwarmStats:
+        picker = self.picker
+        peers = tuple(
+            PeerStats(
+                conn_id=p.conn_id,
+                peer_id=p.peer_id,
+                host=p.host,
+                port=p.port,
+                outbound=p.outbound,
+                bytes_down=p.down.total,
+                bytes_up=p.up.total,
+                download_rate=p.down.rate(now),
+                upload_rate=p.up.rate(now),
+                am_choking=p.conn.am_choking,
+                peer_choking=p.conn.peer_choking,
+                am_interested=p.conn.am_interested,
+                peer_interested=p.conn.peer_interested,
+            )
+            for p in self._peers.values()
+            if p.ready
+        )
+        have_count = picker.have_count if picker is not None else 0
+        summary = self.summary
+        bytes_verified = 0
+        if picker is not None and summary is not None and have_count:
+            bytes_verified = have_count * summary.piece_size
+            last = summary.piece_count - 1
+            if picker.has(last):
+                bytes_verified -= summary.piece_size - picker.piece_length(last)
+        return SwarmStats(
+            have_count=have_count,
+            piece_count=summary.piece_count if summary is not None else 0,
+            bytes_verified=bytes_verified,
+            total_bytes=summary.file_size if summary is not None else 0,
+            connected_peers=len(peers),
+            download_rate=self._down.rate(now),
+            upload_rate=self._up.rate(now),
+            peers=peers,
+            bytes_from=dict(self._bytes_from),
+            bytes_to=dict(self._bytes_to),
+            metainfo_known=self.metainfo is not None,
+            complete=self._complete,
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Every piece verified and the whole file checked (or we started as a seeder)."""
+        return self._complete
+
+    def parole(self, peer_id: bytes) -> int:
+        """The peer's parole score (+1 per good piece, -2 per bad one)."""
+        return self._parole.get(peer_id, 0)
+
+    # === event handlers ========================================================================
+    def _on_handshake(self, peer: _Peer, hs: Handshake, now: float) -> None:
+        pid = hs.peer_id
+        if self._book.is_banned(pid):
+            self._drop(peer, ErrorCode.BANNED, "peer is banned", now)
+            return
+        if pid == self.peer_id:
+            if peer.outbound:
+                self._book.mark_self(peer.host, peer.port)
+            self._drop(peer, ErrorCode.SELF_CONNECTION, "connected to ourselves", now)
+            return
+        if self.summary is None:
+            self.share_id = hs.share_id
+            self._learn_summary(hs.summary, None)
+        elif hs.share_id != self.share_id or hs.summary != self.summary:
+            # Only reachable by a dialer that waited: otherwise Connection compared the two.
+            self._drop(peer, ErrorCode.SHARE_MISMATCH, "handshake describes another share", now)
+            return
+        if peer.conn.our_state is State.HANDSHAKE:
+            self._send_handshake(peer, now)
+        existing = self._by_peer_id.get(pid)
+        if existing is not None:
+            higher = max(pid, self.peer_id)
+            new_initiator = self.peer_id if peer.outbound else pid
+            old_initiator = self.peer_id if existing.outbound else pid
+            if new_initiator == higher and old_initiator != higher:
+                self._drop(existing, ErrorCode.DUPLICATE_CONNECTION, "duplicate connection", now)
+            else:
+                self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, "duplicate connection", now)
+                return
+        peer.peer_id = pid
+        peer.listen_port = hs.listen_port
+        peer.ready = True
+        self._by_peer_id[pid] = peer
+        host, port = peer.listen_address
+        if not peer.outbound:
+            self._book.remember(host, port, pid, now)
+        self._book.connected(host, port, pid)
+        if port:
+            try:
+                peer.pex_entry = PeerEntry(peer_id=pid, host=host, port=port)
+            except ProtocolError:
+                peer.pex_entry = None  # not an IP literal: cannot be advertised
+        self._emit(PeerConnected(peer.conn_id, pid, peer.host, peer.port, peer.outbound))
+        self._connected_set_changed(now)
+        if self._choker.may_unchoke_new(self._unchoked_count()):
+            self._send(peer, Unchoke(), now)
+
+    def _on_bitfield(self, peer: _Peer, event: Bitfield, now: float) -> None:
+        picker = self.picker
+        assert picker is not None  # a handshake (so a summary) always precedes the bitfield
+        picker.add_peer(peer.conn_id, event.bits)
+        peer.bitfield_received = True
+        self._update_interest(peer, now)
+        if self.metainfo is None:
+            self._fetch_metainfo(now)
+
+    def _on_have(self, peer: _Peer, event: Have, now: float) -> None:
+        picker = self.picker
+        assert picker is not None
+        picker.peer_have(peer.conn_id, event.index)
+        if not picker.has(event.index):
+            self._update_interest(peer, now)
+
+    def _on_request(self, peer: _Peer, event: Request, now: float) -> None:
+        picker = self.picker
+        assert picker is not None
+        if peer.conn.am_choking or not picker.has(event.index):
+            self._send(
+                peer, Reject(index=event.index, offset=event.offset, length=event.length), now
+            )
+            return
+        block = (event.index, event.offset, event.length)
+        if self.config.max_upload_rate is None:
+            self._send_block(peer, block, now)
+            return
+        self._upload_queue.append((peer.conn_id, block))
+        self._drain_uploads(now)
+
+    def _on_piece(self, peer: _Peer, event: Piece, now: float) -> None:
+        picker = self.picker
+        assert picker is not None and peer.peer_id is not None
+        data = event.data
+        size = len(data)
+        peer.down.add(size, now)
+        self._down.add(size, now)
+        pid = peer.peer_id
+        self._bytes_from[pid] = self._bytes_from.get(pid, 0) + size
+        index = event.index
+        useful, cancels = picker.block_received(peer.conn_id, (index, event.offset, size))
+        for other_id, (i, o, n) in cancels:
+            other = self._peers[other_id]
+            self._send(other, Cancel(index=i, offset=o, length=n), now)
+        if useful:
+            self._emit(StoreBlock(index, event.offset, data))
+            contributors = self._contributors.get(index)
+            if contributors is None:
+                self._contributors[index] = {pid}
+            else:
+                contributors.add(pid)
+            if picker.is_done(index):
+                self._emit(VerifyPiece(index))
+        peer.snubbed = False
+        cfg = self.config
+        if peer.down.elapsed(now) >= cfg.pipeline_seconds:
+            depth = int(peer.down.rate(now) * cfg.pipeline_seconds / picker.block_size)
+            peer.depth = max(cfg.min_pipeline_depth, min(cfg.max_pipeline_depth, depth))
+        self._request_more(peer, now)
+        for other_id, _ in cancels:
+            other = self._peers[other_id]
+            self._request_more(other, now)
+
+    def _on_reject(self, peer: _Peer, event: Reject, now: float) -> None:
+        picker = self.picker
+        assert picker is not None
+        until = now + self.config.reject_backoff
+        picker.block_rejected(peer.conn_id, (event.index, event.offset, event.length), now, until)
+        self._arm_refill(until)
+        self._request_everywhere(now, skip=peer)
+
+    def _on_cancel(self, peer: _Peer, event: Cancel, now: float) -> None:
+        # Only a request still queued behind the upload limit can be withdrawn; it gets a reject.
+        block = (event.index, event.offset, event.length)
+        item = (peer.conn_id, block)
+        if self._upload_queue and item in self._upload_queue:
+            self._upload_queue.remove(item)
+            self._send(peer, Reject(index=block[0], offset=block[1], length=block[2]), now)
+
+    def _on_choke(self, peer: _Peer, event: Choke, now: float) -> None:
+        picker = self.picker
+        if picker is not None and peer.bitfield_received and picker.release_all(peer.conn_id):
+            self._request_everywhere(now, skip=peer)
+
+    def _on_unchoke(self, peer: _Peer, event: Unchoke, now: float) -> None:
+        self._request_more(peer, now)
+
+    def _on_interested(self, peer: _Peer, event: Interested, now: float) -> None:
+        conn = peer.conn
+        if conn.am_choking and self._choker.may_unchoke_new(self._unchoked_count()):
+            self._send(peer, Unchoke(), now)
+
+    def _on_not_interested(self, peer: _Peer, event: NotInterested, now: float) -> None:
+        pass  # the next rechoke gives its slot to someone interested
+
+    def _on_peers(self, peer: _Peer, event: Peers, now: float) -> None:
+        assert peer.peer_id is not None
+        last = peer.last_pex_received
+        if last is not None and now - last < self.config.pex_min_interval - self.config.pex_slack:
+            err = RemoteProtocolError(
+                ErrorCode.PEX_VIOLATION,
+                "PEX-2",
+                f"peers messages {now - last:.3f} s apart, minimum {self.config.pex_min_interval}",
+            )
+            self._drop(peer, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
+            return
+        peer.last_pex_received = now
+        if self._book.add_pex(peer.peer_id, event.entries, now):
+            self._maybe_dial(now)
+
+    def _on_metainfo_request(self, peer: _Peer, event: MetainfoRequest, now: float) -> None:
+        blob = self._meta_blob
+        start = event.chunk * METAINFO_CHUNK_SIZE
+        if blob is None or start >= len(blob):
+            self._send(peer, MetainfoReject(chunk=event.chunk), now)
+            return
+        data = blob[start : start + METAINFO_CHUNK_SIZE]
+        self._send(peer, MetainfoData(chunk=event.chunk, total_size=len(blob), data=data), now)
+
+    def _on_metainfo_data(self, peer: _Peer, event: MetainfoData, now: float) -> None:
+        chunk = event.chunk
+        peer.meta_inflight.pop(chunk, None)
+        if self.metainfo is not None or chunk in self._meta_chunks:
+            return
+        self._meta_chunks[chunk] = event.data
+        assert peer.peer_id is not None
+        self._meta_from.add(peer.peer_id)
+        if len(self._meta_chunks) == _chunk_total(self.summary):
+            self._metainfo_complete(now)
+        else:
+            self._fetch_metainfo(now)
+
+    def _on_metainfo_reject(self, peer: _Peer, event: MetainfoReject, now: float) -> None:
+        if peer.meta_inflight.pop(event.chunk, None) is not None:
+            self._meta_missing.append(event.chunk)
+        peer.meta_refused = True
+        self._fetch_metainfo(now)
+
+    def _on_error(self, peer: _Peer, event: Error, now: float) -> None:
+        try:
+            code = ErrorCode(event.code)
+        except ValueError:
+            code = ErrorCode.SHUTDOWN
+        reason = f"peer closed with error {event.code}: {event.reason}"
+        self._emit(Close(peer.conn_id, code, reason))
+        self._forget(peer, reason, code, now)
+
+    def _on_keepalive(self, peer: _Peer, event: KeepAlive, now: float) -> None:
+        pass  # last_recv was already updated
+
+    def _on_closed(self, peer: _Peer, event: ConnectionClosed, now: float) -> None:
+        reason = "peer closed the connection"
+        self._emit(Close(peer.conn_id, ErrorCode.SHUTDOWN, reason))
+        self._forget(peer, reason, ErrorCode.SHUTDOWN, now)
+
+    _handlers: dict[type, Callable[..., None]]
+
+    # === helpers ===============================================================================
+    def _emit(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def _emit_send(self, peer: _Peer, data: bytes, now: float) -> None:
+        self._actions.append(Send(peer.conn_id, data))
+        peer.last_sent = now
+
+    def _send(self, peer: _Peer, event: Event, now: float) -> None:
+        self._emit_send(peer, peer.conn.send(event), now)
+
+    def _send_handshake(self, peer: _Peer, now: float) -> None:
+        summary = self.summary
+        assert summary is not None and self.share_id is not None and self.picker is not None
+        hs = Handshake(
+            peer_id=self.peer_id,
+            listen_port=self.listen_port,
+            share_id=self.share_id,
+            file_size=summary.file_size,
+            piece_size=summary.piece_size,
+            file_sha1=summary.file_sha1,
+            name=summary.name,
+        )
+        conn = peer.conn
+        frames = conn.send(hs) + conn.send(Bitfield(bits=self.picker.have_bits()))
+        self._emit_send(peer, frames, now)
+
+    def _send_block(self, peer: _Peer, block: Block, now: float) -> None:
+        index, offset, length = block
+        header = peer.conn.send_piece_header(index, offset, length)
+        self._actions.append(SendBlock(peer.conn_id, header, index, offset, length))
+        peer.last_sent = now
+        peer.up.add(length, now)
+        self._up.add(length, now)
+        pid = peer.peer_id
+        assert pid is not None
+        self._bytes_to[pid] = self._bytes_to.get(pid, 0) + length
+
+    def _drain_uploads(self, now: float) -> None:
+        """Serve queued requests while the token bucket allows (it may go into debt by a block)."""
+        rate = self.config.max_upload_rate
+        assert rate is not None
+        self._tokens = min(float(rate), self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        queue = self._upload_queue
+        while queue and self._tokens > -1.0:
+            conn_id, block = queue.popleft()
+            peer = self._peers.get(conn_id)
+            if peer is None:
+                continue  # closed meanwhile (cancels and chokes remove their own entries)
+            self._send_block(peer, block, now)
+            self._tokens -= block[2]
+
+    def _learn_summary(self, summary: ShareSummary, have_bits: bytes | None) -> None:
+        self.summary = summary
+        self.picker = Picker(
+            file_size=summary.file_size,
+            piece_size=summary.piece_size,
+            have=have_bits,
+            rng=self._rng,
+            block_size=self.config.block_size,
+            random_first=self.config.random_first_pieces,
+        )
+        if self.metainfo is None:
+            self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
+
+    def _update_interest(self, peer: _Peer, now: float) -> None:
+        picker = self.picker
+        if picker is None or not peer.bitfield_received:
+            return
+        want = picker.interesting(peer.conn_id)
+        conn = peer.conn
+        if want and not conn.am_interested:
+            self._send(peer, Interested(), now)
+        elif not want and conn.am_interested:
+            self._send(peer, NotInterested(), now)
+        if want:
+            self._request_more(peer, now)
+
+    def _request_more(self, peer: _Peer, now: float) -> None:
+        """Top up the peer's request pipeline to its depth."""
+        picker = self.picker
+        conn = peer.conn
+        if (
+            picker is None
+            or self.metainfo is None
+            or conn.peer_choking
+            or not conn.am_interested
+            or not peer.bitfield_received
+        ):
+            return
+        count = peer.depth - picker.inflight(peer.conn_id)
+        if count <= 0:
+            return
+        blocks = picker.pick(peer.conn_id, count, now)
+        if not blocks:
+            return
+        send = conn.send
+        frames = b"".join([send(Request(index=i, offset=o, length=n)) for i, o, n in blocks])
+        self._emit_send(peer, frames, now)
+
+    def _request_everywhere(self, now: float, skip: _Peer | None = None) -> None:
+        for peer in list(self._peers.values()):
+            if peer is not skip and peer.conn_id in self._peers:
+                self._request_more(peer, now)
+
+    def _arm_refill(self, when: float) -> None:
+        if self._refill_at is None or when < self._refill_at:
+            self._refill_at = when
+
+    def _unchoked_count(self) -> int:
+        return sum(1 for p in self._peers.values() if p.ready and not p.conn.am_choking)
+
+    def _rechoke(self, now: float, rotate: bool) -> None:
+        active = [p for p in self._peers.values() if p.ready and p.bitfield_received]
+        candidates = [
+            ChokeCandidate(p.conn_id, p.conn.peer_interested, p.down.rate(now), p.up.rate(now))
+            for p in active
+        ]
+        seeding = self.picker is not None and self.picker.complete
+        chosen = self._choker.rechoke(candidates, seeding=seeding, rotate_optimistic=rotate)
+        for peer in active:
+            if peer.conn_id in chosen:
+                if peer.conn.am_choking:
+                    self._send(peer, Unchoke(), now)
+            elif not peer.conn.am_choking:
+                self._choke(peer, now)
+
+    def _choke(self, peer: _Peer, now: float) -> None:
+        self._send(peer, Choke(), now)
+        if self._upload_queue:
+            mine = [item for item in self._upload_queue if item[0] == peer.conn_id]
+            for item in mine:
+                self._upload_queue.remove(item)
+                i, o, n = item[1]
+                self._send(peer, Reject(index=i, offset=o, length=n), now)
+
+    def _connected_set_changed(self, now: float) -> None:
+        self._pex_version += 1
+        for peer in list(self._peers.values()):
+            if peer.ready:
+                self._maybe_pex(peer, now)
+
+    def _maybe_pex(self, peer: _Peer, now: float) -> None:
+        """Send a peers message if the set changed and pacing allows [PEX-2]."""
+        if peer.pex.due(now) > now:
+            return  # get_timer() brings us back when it is allowed
+        peer.pex_version = self._pex_version
+        connected = (p.pex_entry for p in self._peers.values() if p.ready and p.pex_entry)
+        entries = build_pex_entries(
+            (e for e in connected if e is not None), peer.peer_id, self.config.max_pex_entries
+        )
+        if peer.pex.should_send(entries, now):
+            self._send(peer, Peers(entries=entries), now)
+
+    def _maybe_dial(self, now: float) -> None:
+        due = self._book.next_deadline()
+        if due is None or due > now:
+            return
+        room = self.config.max_connections - len(self._peers) - len(self._pending_dials)
+        if room <= 0:
+            return
+        for host, port in self._book.take_dials(now, room, need=not self._complete):
+            self._pending_dials.add((host, port))
+            self._emit(Dial(host, port))
+
+    def _fetch_metainfo(self, now: float) -> None:
+        """Ask peers for the metainfo chunks nobody is fetching yet."""
+        if self.metainfo is not None or not self._meta_missing:
+            return
+        limit = self.config.metainfo_pipeline
+        for peer in list(self._peers.values()):
+            if not peer.ready or peer.meta_refused or not peer.bitfield_received:
+                continue
+            while self._meta_missing and len(peer.meta_inflight) < limit:
+                chunk = self._meta_missing.pop()
+                peer.meta_inflight[chunk] = now
+                self._send(peer, MetainfoRequest(chunk=chunk), now)
+            if not self._meta_missing:
+                return
+
+    def _metainfo_complete(self, now: float) -> None:
+        summary = self.summary
+        assert summary is not None
+        blob = b"".join(self._meta_chunks[i] for i in range(len(self._meta_chunks)))
+        self._meta_chunks.clear()
+        sources, self._meta_from = self._meta_from, set()
+        meta: Metainfo | None = None
+        if hashlib.sha256(blob).digest() == self.share_id:
+            try:
+                meta = Metainfo.decode(blob)
+            except RemoteProtocolError:
+                meta = None  # hash matched but does not parse: the share ID itself is bad
+        if meta is None or meta.summary != summary:
+            self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
+            for pid in sources:
+                bad = self._by_peer_id.get(pid)
+                if bad is not None:
+                    err = RemoteProtocolError(
+                        ErrorCode.BAD_METAINFO, "META-6", "metainfo does not match the share ID"
+                    )
+                    self._drop(bad, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
+            self._fetch_metainfo(now)
+            return
+        self.metainfo = meta
+        self._meta_blob = blob
+        self._meta_missing = []
+        for peer in self._peers.values():
+            peer.meta_inflight.clear()
+        self._emit(MetainfoReady(meta))
+        if meta.piece_count == 0:
+            self._verify_file()
+        self._request_everywhere(now)
+
+    def _verify_file(self) -> None:
+        self._verifying_file = True
+        self._emit(VerifyFile())
+
+    def _ban(self, peer_id: bytes, now: float) -> None:
+        peer = self._by_peer_id.get(peer_id)
+        host, port = peer.listen_address if peer is not None else ("", 0)
+        self._book.ban(peer_id, host, port)
+        self._emit(PeerBanned(peer_id, host))
+        if peer is not None:
+            self._drop(peer, ErrorCode.BANNED, "sent too many bad pieces", now)
+
+    def _drop(
+        self,
+        peer: _Peer,
+        code: ErrorCode,
+        reason: str,
+        now: float,
+        error: ProtocolError | None = None,
+    ) -> None:
+        """Send an error frame, close, and forget the connection [ERR-1]."""
+        frame = Error.from_exception(error) if error is not None else Error.build(code, reason)
+        self._emit(Send(peer.conn_id, peer.conn.send(frame)))
+        self._emit(Close(peer.conn_id, code, reason))
+        self._forget(peer, reason, code, now)
+
+    def _forget(self, peer: _Peer, reason: str, code: ErrorCode, now: float) -> None:
+        """Remove every trace of a closed connection and let the others take over its work."""
+        del self._peers[peer.conn_id]
+        pid = peer.peer_id
+        picker = self.picker
+        if picker is not None and peer.bitfield_received:
+            picker.remove_peer(peer.conn_id)
+        self._choker.forget(peer.conn_id)
+        for chunk in peer.meta_inflight:
+            self._meta_missing.append(chunk)
+        peer.meta_inflight.clear()
+        if self._upload_queue:
+            self._upload_queue = deque(i for i in self._upload_queue if i[0] != peer.conn_id)
+        if peer.ready:
+            assert pid is not None
+            del self._by_peer_id[pid]  # duplicates are resolved before a peer becomes ready
+            host, port = peer.listen_address
+            retry = code not in _NO_RETRY and not self._book.is_banned(pid)
+            self._book.disconnected(host, port, pid, now, retry=retry)
+        elif peer.outbound:
+            self._book.disconnected(peer.host, peer.port, None, now, retry=code not in _NO_RETRY)
+        self._emit(PeerDisconnected(peer.conn_id, pid, reason))
+        if peer.ready:
+            self._connected_set_changed(now)
+        self._request_everywhere(now)
+        self._fetch_metainfo(now)
+        self._maybe_dial(now)
+
+
+Swarm._handlers = {
+    Handshake: Swarm._on_handshake,
+    Bitfield: Swarm._on_bitfield,
+    Have: Swarm._on_have,
+    Request: Swarm._on_request,
+    Piece: Swarm._on_piece,
+    Reject: Swarm._on_reject,
+    Cancel: Swarm._on_cancel,
+    Choke: Swarm._on_choke,
+    Unchoke: Swarm._on_unchoke,
+    Interested: Swarm._on_interested,
+    NotInterested: Swarm._on_not_interested,
+    Peers: Swarm._on_peers,
+    MetainfoRequest: Swarm._on_metainfo_request,
+    MetainfoData: Swarm._on_metainfo_data,
+    MetainfoReject: Swarm._on_metainfo_reject,
+    Error: Swarm._on_error,
+    KeepAlive: Swarm._on_keepalive,
+    ConnectionClosed: Swarm._on_closed,
+}
+
+
+def _chunk_total(summary: ShareSummary | None) -> int:
+    assert summary is not None
+    return -(-summary.metainfo_size // METAINFO_CHUNK_SIZE)
+
+
+def _next_tick(previous: float, interval: float, now: float) -> float:
+    """The first multiple of `interval` after `previous` that is later than `now`."""
+    tick = previous + interval
+    if tick <= now:
+        tick += ((now - tick) // interval + 1) * interval
+    return tick

@@ -1,0 +1,135 @@
+"""Whole swarms in memory (swarm_harness): several Swarms on a simulated clock and network."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from p2pshare_core.actions import Close, Dial, PeerBanned, PieceFailed
+from p2pshare_core.config import SwarmConfig
+from p2pshare_core.errors import ErrorCode
+from swarm_harness import Network, make_share
+
+K = 16384
+
+
+def test_one_seeder_one_leecher() -> None:
+    meta, data = make_share(1024 * 1024 + 123, 64 * 1024)
+    net = Network(seed=1)
+    seed = net.add_node("seed", metainfo=meta, data=data)
+    leech = net.add_node("leech", metainfo=meta)
+    net.bootstrap(leech, seed)
+    assert net.run(net.all_complete, max_time=60)
+    assert leech.disk == data
+    assert leech.completed_at is not None and leech.completed_at < 1.0
+    stats = leech.swarm.stats(net.now)
+    assert stats.complete and stats.bytes_verified == meta.file_size
+    assert stats.bytes_from == {seed.peer_id: meta.file_size}  # no duplicates were downloaded
+    assert seed.swarm.stats(net.now).bytes_to == {leech.peer_id: meta.file_size}
+
+
+def test_big_pieces_are_fetched_in_blocks() -> None:
+    meta, data = make_share(3 * 1024 * 1024 - 5, 1024 * 1024)
+    net = Network(seed=2, bandwidth=50e6)
+    seed = net.add_node("seed", metainfo=meta, data=data)
+    leech = net.add_node("leech", metainfo=meta)
+    net.bootstrap(leech, seed)
+    assert net.run(net.all_complete, max_time=60)
+    assert leech.disk == data
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_chain_bootstrap_becomes_a_mesh_via_pex(seed: int) -> None:
+    meta, data = make_share(1024 * 1024, K, seed=seed)
+    net = Network(seed=seed, bandwidth=2e6, latency=0.005)
+    source = net.add_node(
+        "seed", metainfo=meta, data=data, config=SwarmConfig(max_upload_rate=500_000)
+    )
+    leechers = [net.add_node(f"L{i}", metainfo=meta) for i in range(1, 6)]
+    previous = source
+    for node in leechers:
+        net.bootstrap(node, previous)  # each knows only the one before it
+        previous = node
+    assert net.run(net.all_complete, max_time=600)
+    for node in leechers:
+        assert node.disk == data
+    pairs = Counter(tuple(sorted(p)) for p in net.connections())
+    assert all(count == 2 for count in pairs.values())  # both ends of one connection per pair
+    assert len(pairs) == 15  # 6 nodes, fully meshed through PEX
+    names = {n.peer_id: n.name for n in net.nodes.values()}
+    from_leechers = 0
+    for node in leechers:
+        got = node.swarm.stats(net.now).bytes_from
+        from_leechers += sum(v for k, v in got.items() if names[k] != "seed")
+    assert from_leechers > 2 * meta.file_size  # most data flowed between leechers
+    # duplicate connections were resolved by the rule, never by both sides closing both
+    for node in net.nodes.values():
+        dup = [a for a in node.actions if isinstance(a, Close)]
+        assert all(a.code is ErrorCode.DUPLICATE_CONNECTION for a in dup)
+
+
+def test_corrupt_peer_is_banned_and_download_completes() -> None:
+    meta, data = make_share(1024 * 1024, K, seed=5)
+    net = Network(seed=5, bandwidth=4e6, latency=0.002)
+    good = net.add_node("good", metainfo=meta, data=data)
+    bad = net.add_node("bad", metainfo=meta, data=data, corrupt=True)
+    leech = net.add_node("leech", metainfo=meta)
+    net.bootstrap(leech, good)
+    net.bootstrap(leech, bad)
+    assert net.run(net.all_complete, max_time=120)
+    assert leech.disk == data
+    failed = [a for a in leech.actions if isinstance(a, PieceFailed)]
+    assert len(failed) == 4 and all(a.peers == (bad.peer_id,) for a in failed)
+    assert PeerBanned(bad.peer_id, bad.host) in leech.actions
+    assert leech.swarm.parole(bad.peer_id) == -8
+    dials = [a for a in leech.actions if isinstance(a, Dial)]
+    assert dials.count(Dial(bad.host, bad.port)) == 1  # never redialed after the ban
+
+
+def test_leecher_without_metainfo_fetches_and_verifies_it() -> None:
+    meta, data = make_share(200_000, K, seed=6, name="report.pdf")
+    net = Network(seed=6)
+    seed = net.add_node("seed", metainfo=meta, data=data)
+    by_id = net.add_node("by-id", metainfo=None, share_id=meta.share_id)
+    by_addr = net.add_node("by-addr", metainfo=None, share_id=None)  # `get HOST:PORT`
+    net.bootstrap(by_id, seed)
+    net.bootstrap(by_addr, seed)
+    assert net.run(net.all_complete, max_time=60)
+    for node in (by_id, by_addr):
+        assert node.metainfo == meta and node.disk == data
+
+
+def test_big_metainfo_comes_in_chunks_from_several_peers() -> None:
+    meta, data = make_share(2100 * K, K, seed=7)  # 2100 hashes: a 67 KiB metainfo, 2 chunks
+    net = Network(seed=7)
+    seeds = [net.add_node(f"s{i}", metainfo=meta, data=data) for i in range(2)]
+    fetcher = net.add_node("f", metainfo=None, share_id=meta.share_id)
+    for s in seeds:
+        net.bootstrap(fetcher, s)
+    assert net.run(net.all_complete, max_time=120)
+    assert fetcher.disk == data
+
+
+def test_simulated_timers_fire_on_time() -> None:
+    """An idle pair: keepalives every 30 s keep the connection open for an hour."""
+    meta, data = make_share(10 * K, K)
+    net = Network(seed=8)
+    seed = net.add_node("seed", metainfo=meta, data=data)
+    leech = net.add_node("leech", metainfo=meta)
+    net.bootstrap(leech, seed)
+    assert net.run(net.all_complete, max_time=60)
+    start = net.events
+    net.run(lambda: False, max_time=3600)
+    assert net.now <= 3600
+    assert len(net.connections()) == 2  # never idled out
+    assert net.events - start < 3600  # timers, not busy polling
+
+
+def test_empty_share_fetched_by_id() -> None:
+    meta, data = make_share(0, K, seed=9, name="empty.txt")
+    net = Network(seed=9)
+    seed = net.add_node("seed", metainfo=meta, data=data)
+    fetcher = net.add_node("f", metainfo=None, share_id=meta.share_id)
+    net.bootstrap(fetcher, seed)
+    assert net.run(net.all_complete, max_time=10)
+    assert fetcher.metainfo == meta and fetcher.completed_at is not None

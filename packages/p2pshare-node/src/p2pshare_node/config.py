@@ -1,0 +1,32 @@
+"""Everything a node needs to know before it starts, in one frozen value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from p2pshare_node.faults import Fault
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeConfig:
+    """Share a file (`share_path`) or download one into `output_dir` (`share_id`/`bootstrap`)."""
+
+    share_path: Path | None = None  # seeding: the file to share
+    output_dir: Path = Path(".")  # downloading: where the file lands
+    share_id: bytes | None = None  # downloading: from the link (None: learn it from the peer)
+    bootstrap: tuple[tuple[str, int], ...] = ()  # peers to dial first
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0  # 0 = any free port
+    advertise_host: str | None = None  # host put in the share link (default: listen_host)
+    piece_size: int | None = None  # seeding: requested piece size (power of two)
+    force: bool = False  # overwrite an existing output file
+    max_upload_rate: int | None = None  # bytes/s, None = unlimited
+    progress_interval: float = 0.5  # seconds between Progress events
+    state_interval: float = 1.0  # at most one resume-state write per this many seconds
+    connect_timeout: float = 10.0
+    faults: frozenset[Fault] = field(default_factory=frozenset)  # test-only, see faults.py
+
+    @property
+    def seeding(self) -> bool:
+        return self.share_path is not None

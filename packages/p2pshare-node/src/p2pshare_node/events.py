@@ -1,0 +1,121 @@
+"""What a node tells its observers (CLI, tests): typed, immutable, one JSON object each.
+
+The JSON form (`to_json()`) is the --json output of the CLI, one object per line, so scripts and
+the end-to-end tests watch exactly what a user would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeEvent:
+    kind: ClassVar[str] = "event"
+    time: float = field(default=0.0)  # seconds since the node started
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"event": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            doc[f.name] = round(value, 3) if isinstance(value, float) else value
+        return doc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Started(NodeEvent):
+    kind: ClassVar[str] = "started"
+    peer_id: str
+    listen_port: int
+    role: str  # "seeder" or "leecher"
+    link: str | None  # share link (None until the share id is known)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metadata(NodeEvent):
+    kind: ClassVar[str] = "metadata"
+    share_id: str
+    name: str
+    size: int
+    piece_size: int
+    pieces: int
+    have: int  # pieces already verified (resume)
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PieceDone(NodeEvent):
+    kind: ClassVar[str] = "piece"
+    index: int
+    peers: tuple[str, ...]  # peer ids (hex) that contributed the piece
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PieceBad(NodeEvent):
+    kind: ClassVar[str] = "piece-failed"
+    index: int
+    peers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerUp(NodeEvent):
+    kind: ClassVar[str] = "peer-connected"
+    conn: int
+    peer_id: str
+    host: str
+    port: int
+    outbound: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerDown(NodeEvent):
+    kind: ClassVar[str] = "peer-disconnected"
+    conn: int
+    peer_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerBanned(NodeEvent):
+    kind: ClassVar[str] = "peer-banned"
+    peer_id: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress(NodeEvent):
+    kind: ClassVar[str] = "progress"
+    done: int  # verified bytes
+    total: int
+    pieces_done: int
+    pieces: int
+    down_rate: float  # bytes/s, recent
+    down_avg: float  # bytes/s since the download started
+    up_rate: float
+    uploaded: int
+    peers: tuple[str, ...]  # peer ids currently connected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completed(NodeEvent):
+    kind: ClassVar[str] = "completed"
+    path: str
+    size: int
+    sha1: str
+    elapsed: float  # seconds from start to verified file
+    fetched: int  # bytes downloaded this run (excluding resumed pieces)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failed(NodeEvent):
+    kind: ClassVar[str] = "error"
+    error: str  # ErrorKind value
+    message: str

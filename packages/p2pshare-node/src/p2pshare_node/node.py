@@ -1,0 +1,724 @@
+"""The asyncio node: sockets, one timer and the disk around the sans-IO Swarm.
+
+Every protocol decision (whom to dial, what to request, when to time out, whom to ban) is the
+core's. This module only carries bytes in and actions out: after each call into the swarm it
+drains `next_action()` and re-arms a single `loop.call_at` from `get_timer()` (aioquic style).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from p2pshare_core import actions as act
+from p2pshare_core.bitfield import Bitfield
+from p2pshare_core.config import SwarmConfig
+from p2pshare_core.link import ShareLink
+from p2pshare_core.metainfo import Metainfo
+from p2pshare_core.rate import RateMeter
+from p2pshare_core.swarm import Swarm
+
+from p2pshare_node import events as ev
+from p2pshare_node.config import NodeConfig
+from p2pshare_node.errors import ErrorKind, NodeError
+from p2pshare_node.faults import Faults
+from p2pshare_node.paths import UnsafeNameError, part_path, safe_output_path, state_path
+from p2pshare_node.probe import probe_share
+from p2pshare_node.resume import ResumeState, find_state, save_state
+from p2pshare_node.sharing import build_metainfo
+from p2pshare_node.storage import PieceStore
+from p2pshare_node.transport import PeerProtocol, PendingBlock
+
+Listener = Callable[[ev.NodeEvent], None]
+DISK_BACKLOG_MAX = 32 * 1024 * 1024
+
+
+class Node:
+    """One p2pshare peer: seeds a file or downloads one, and keeps seeding after completion."""
+
+    def __init__(self, config: NodeConfig, *, peer_id: bytes | None = None) -> None:
+        self.config = config
+        self.peer_id = peer_id if peer_id is not None else os.urandom(20)
+        self.listen_port = 0
+        self.metainfo: Metainfo | None = None
+        self.share_id: bytes | None = config.share_id
+        self.output_path: Path | None = None  # final path of the download (or the shared file)
+        self._listeners: list[Listener] = []
+        self._faults = Faults(config.faults)
+        self._swarm: Swarm | None = None
+        self._server: asyncio.Server | None = None
+        self._serving = False
+        self._conns: dict[int, PeerProtocol] = {}
+        self._next_conn_id = 1
+        self._timer: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._store: PieceStore | None = None
+        self._verified: set[int] = set()
+        self._resumed = 0
+        self._peers: dict[int, str] = {}  # conn_id -> peer id hex (connected peers)
+        self._state_file: Path | None = None
+        self._state_dirty = False
+        self._state_written = 0.0
+        self._state_handle: asyncio.TimerHandle | None = None
+        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
+        # Writes, piece hashes and the file hash of a download run in order on one thread, so
+        # a piece is hashed only after its blocks are written, and the loop never blocks on disk.
+        self._disk_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-disk")
+        self._disk_backlog = 0  # bytes handed to the disk thread and not yet written
+        self._disk_paused = False
+        self._state_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-state")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._t0 = 0.0
+        self._done: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._complete = False
+        self._closing = False
+        self._down: RateMeter | None = None
+        self._up: RateMeter | None = None
+
+    # --- public API --------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        """Call listener(event) for every NodeEvent, synchronously, in order."""
+        self._listeners.append(listener)
+
+    def subscribe(self) -> asyncio.Queue[ev.NodeEvent]:
+        """An unbounded queue receiving every NodeEvent (convenient for tests)."""
+        queue: asyncio.Queue[ev.NodeEvent] = asyncio.Queue()
+        self.add_listener(queue.put_nowait)
+        return queue
+
+    @property
+    def share_link(self) -> str | None:
+        """p2pshare://HOST:PORT/SHAREID once the share id and port are known."""
+        if self.share_id is None or not self.listen_port:
+            return None
+        host = self.config.advertise_host or self.config.listen_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return str(ShareLink(host, self.listen_port, self.share_id))
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    async def start(self) -> None:
+        """Prepare the file, listen, and start talking to the bootstrap peers.
+
+        Raises NodeError for everything a user can fix (missing file, port in use, ...).
+        """
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._t0 = loop.time()
+        self._done = loop.create_future()
+        self._closed = loop.create_future()
+        self._down = RateMeter(self._t0)
+        self._up = RateMeter(self._t0)
+        have: Bitfield | None = None
+        if self.config.seeding:
+            have = await self._prepare_seed()
+        else:
+            have = await self._prepare_download()
+        await self._listen()
+        config = SwarmConfig(max_upload_rate=self.config.max_upload_rate)
+        self._swarm = Swarm(
+            peer_id=self.peer_id,
+            listen_port=self.listen_port,
+            share_id=self.share_id,
+            metainfo=self.metainfo,
+            have=have,
+            config=config,
+            now=loop.time(),
+        )
+        self._emit(
+            ev.Started(
+                peer_id=self.peer_id.hex(),
+                listen_port=self.listen_port,
+                role="seeder" if self.config.seeding else "leecher",
+                link=self.share_link,
+            )
+        )
+        if self.metainfo is not None:
+            self._emit_metadata()
+        if have is not None and have.complete():
+            self._mark_complete(fetched=0)
+        now = loop.time()
+        for host, port in self.config.bootstrap:
+            self._swarm.add_bootstrap(host, port, now)
+        self._pump()
+        self._ticker = loop.call_later(self.config.progress_interval, self._tick)
+
+    async def wait_complete(self) -> None:
+        """Return once the file is complete and verified; raise NodeError if the node failed."""
+        assert self._done is not None, "start() first"
+        await asyncio.shield(self._done)
+
+    async def wait_closed(self) -> None:
+        """Return when the node is closed; raise NodeError if it stopped because of a failure."""
+        assert self._closed is not None, "start() first"
+        await asyncio.shield(self._closed)
+
+    async def close(self) -> None:
+        """Stop: save resume state, close connections and files. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        for handle in (self._timer, self._ticker, self._state_handle):
+            if handle is not None:
+                handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for proto in list(self._conns.values()):
+            proto.abort()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        self._flush_state(sync=True)
+        self._state_pool.shutdown(wait=True)
+        self._hash_pool.shutdown(wait=True, cancel_futures=True)
+        self._disk_pool.shutdown(wait=True)  # queued writes land before the file is closed
+        if self._store is not None:
+            self._store.close()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(NodeError(ErrorKind.INTERNAL, "node closed before completion"))
+            self._done.exception()  # mark retrieved
+
+    # --- preparation -------------------------------------------------------------------------
+    async def _prepare_seed(self) -> Bitfield:
+        path = self.config.share_path
+        assert path is not None
+        loop = asyncio.get_running_loop()
+        if not path.is_file():
+            raise NodeError(ErrorKind.FILESYSTEM, f"{path}: no such file")
+        try:
+            meta = await loop.run_in_executor(
+                self._hash_pool, build_metainfo, path, self.config.piece_size
+            )
+            self._store = PieceStore.open_readonly(path)
+        except OSError as exc:
+            raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # bad piece size, file too large, unsafe name
+            raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+        except Exception as exc:  # the core's LocalProtocolError (name not portable)
+            raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+        self.metainfo = meta
+        self.share_id = meta.share_id
+        self.output_path = path.resolve()
+        self._verified = set(range(meta.piece_count))
+        return Bitfield.full(meta.piece_count)
+
+    async def _prepare_download(self) -> Bitfield | None:
+        out = self.config.output_dir
+        if not out.is_dir():
+            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: directory is not writable")
+        if self.share_id is not None:
+            found = find_state(out, self.share_id)
+            if found is not None:
+                return await self._resume(found[1])
+        # Ask the bootstrap peer first: a clear "unreachable" or "share mismatch" now beats
+        # retrying forever, and its handshake names the file before anything is downloaded.
+        handshake = await probe_share(self.config.bootstrap, timeout=self.config.connect_timeout)
+        if self.share_id is not None and handshake.share_id != self.share_id:
+            raise NodeError(
+                ErrorKind.SHARE_MISMATCH,
+                f"the peer shares {handshake.share_id.hex()[:16]}..., "
+                f"not the link's {self.share_id.hex()[:16]}...",
+            )
+        if self.share_id is None:
+            self.share_id = handshake.share_id
+            found = find_state(out, self.share_id)
+            if found is not None:
+                return await self._resume(found[1])
+        try:
+            final = safe_output_path(out, handshake.name)
+        except UnsafeNameError as exc:
+            raise NodeError(ErrorKind.UNSAFE_NAME, str(exc)) from None
+        if final.exists() and not self.config.force:
+            raise NodeError(
+                ErrorKind.OUTPUT_EXISTS, f"{final} already exists (use --force to overwrite it)"
+            )
+        return None
+
+    async def _resume(self, state: ResumeState) -> Bitfield:
+        self._open_download(state.metainfo, resuming=True)
+        return await self._recheck(state)
+
+    async def _recheck(self, state: ResumeState) -> Bitfield:
+        """Re-hash the pieces the state file lists: only what is really on disk counts."""
+        meta = state.metainfo
+        store = self._store
+        assert store is not None
+        loop = asyncio.get_running_loop()
+        have = Bitfield(meta.piece_count)
+
+        def check(index: int) -> bool:
+            digest = store.sha256_range(meta.piece_offset(index), meta.piece_length(index))
+            return digest == meta.piece_hashes[index]
+
+        indices = sorted(state.verified)
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._hash_pool, check, i) for i in indices)
+        )
+        for index, ok in zip(indices, results, strict=True):
+            if ok:
+                have.set(index)
+                self._verified.add(index)
+        self._resumed = len(self._verified)
+        return have
+
+    def _open_download(self, meta: Metainfo, *, resuming: bool) -> None:
+        """Validate the name, refuse to clobber, and preallocate NAME.part."""
+        out = self.config.output_dir
+        try:
+            final = safe_output_path(out, meta.name)
+        except UnsafeNameError as exc:
+            raise NodeError(ErrorKind.UNSAFE_NAME, str(exc)) from None
+        if final.exists() and not self.config.force:
+            raise NodeError(
+                ErrorKind.OUTPUT_EXISTS, f"{final} already exists (use --force to overwrite it)"
+            )
+        part = part_path(final)
+        state_file = state_path(final)
+        if not resuming and state_file.exists() and not self.config.force:
+            raise NodeError(
+                ErrorKind.OUTPUT_EXISTS,
+                f"{state_file} belongs to another download of the same name "
+                "(use --force to replace it)",
+            )
+        try:
+            self._store = PieceStore.create(part, meta.file_size)
+        except OSError as exc:
+            kind = ErrorKind.FILESYSTEM
+            raise NodeError(kind, f"cannot create {part}: {exc.strerror or exc}") from None
+        self.metainfo = meta
+        self.share_id = meta.share_id
+        self.output_path = final
+        self._state_file = state_file
+        if not resuming:
+            self._state_dirty = True
+            self._flush_state(sync=True)
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: PeerProtocol(self, outbound=False),
+                self.config.listen_host,
+                self.config.listen_port,
+                start_serving=False,  # [HS-17]: accept only once the share's summary is known
+            )
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+                raise NodeError(
+                    ErrorKind.PORT_IN_USE,
+                    f"port {self.config.listen_port} on {self.config.listen_host} is in use",
+                ) from None
+            raise NodeError(
+                ErrorKind.PORT_IN_USE,
+                f"cannot listen on {self.config.listen_host}:{self.config.listen_port}: "
+                f"{exc.strerror or exc}",
+            ) from None
+        self.listen_port = int(self._server.sockets[0].getsockname()[1])
+
+    # --- transport callbacks -----------------------------------------------------------------
+    def connection_made(self, proto: PeerProtocol, host: str, port: int) -> int:
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        if self._closing or self._swarm is None:
+            proto.abort()
+            return conn_id
+        self._conns[conn_id] = proto
+        if self._disk_paused:
+            proto.pause_reading("disk")
+        self._swarm.connection_opened(conn_id, host, port, proto.outbound, self._now())
+        self._pump()
+        return conn_id
+
+    def data_received(self, conn_id: int, data: bytes) -> None:
+        if self._swarm is None or conn_id not in self._conns:
+            return
+        self._swarm.data_received(conn_id, data, self._now())
+        self._pump()
+
+    def connection_lost(self, conn_id: int) -> None:
+        proto = self._conns.pop(conn_id, None)
+        if proto is None or self._swarm is None or self._closing:
+            return
+        self._swarm.connection_lost(conn_id, self._now())
+        self._pump()
+
+    def read_block(self, block: PendingBlock) -> bytes | None:
+        """File data for a piece message (None if the file cannot be read: we stop serving)."""
+        meta, store = self.metainfo, self._store
+        if meta is None or store is None or store.closed:
+            return None
+        try:
+            data = store.read(meta.piece_offset(block.index) + block.offset, block.length)
+        except (OSError, ValueError) as exc:
+            self._fail(ErrorKind.FILESYSTEM, f"cannot read {store.path}: {exc}")
+            return None
+        assert self._up is not None
+        self._up.add(len(data), self._now())
+        return self._faults.block_data(data) if self._faults else data
+
+    # --- the swarm loop ----------------------------------------------------------------------
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _pump(self) -> None:
+        """Carry out every pending action, then re-arm the single timer."""
+        swarm = self._swarm
+        if swarm is None or self._closing:
+            return
+        while (action := swarm.next_action()) is not None:
+            self._do(action)
+            if self._closing:
+                return
+        if not self._serving and swarm.summary is not None and self._server is not None:
+            self._serving = True
+            assert self._loop is not None
+            self._track(self._loop.create_task(self._server.start_serving()))
+        deadline = swarm.get_timer()
+        if self._timer is not None and (deadline is None or self._timer.when() != deadline):
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None and self._timer is None:
+            assert self._loop is not None
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._swarm is None or self._closing:
+            return
+        self._swarm.handle_timer(self._now())
+        self._pump()
+
+    def _do(self, action: act.Action) -> None:
+        if isinstance(action, act.Send):
+            proto = self._conns.get(action.conn_id)
+            if proto is not None:
+                data = self._faults.outgoing(action.data) if self._faults else action.data
+                proto.send(data)
+        elif isinstance(action, act.SendBlock):
+            proto = self._conns.get(action.conn_id)
+            if proto is not None and not self._faults.drop_blocks:
+                block = PendingBlock(action.header, action.index, action.offset, action.length)
+                proto.send_block(block)
+        elif isinstance(action, act.StoreBlock):
+            self._store_block(action)
+        elif isinstance(action, act.VerifyPiece):
+            self._verify_piece(action.index)
+        elif isinstance(action, act.VerifyFile):
+            self._verify_file()
+        elif isinstance(action, act.Dial):
+            self._dial(action.host, action.port)
+        elif isinstance(action, act.Close):
+            proto = self._conns.pop(action.conn_id, None)
+            if proto is not None:
+                proto.close()
+        elif isinstance(action, act.MetainfoReady):
+            self._on_metainfo(action.metainfo)
+        elif isinstance(action, act.PeerConnected):
+            self._peers[action.conn_id] = action.peer_id.hex()
+            self._emit(
+                ev.PeerUp(
+                    conn=action.conn_id,
+                    peer_id=action.peer_id.hex(),
+                    host=action.host,
+                    port=action.port,
+                    outbound=action.outbound,
+                )
+            )
+        elif isinstance(action, act.PeerDisconnected):
+            self._peers.pop(action.conn_id, None)
+            peer = action.peer_id.hex() if action.peer_id else ""
+            self._emit(ev.PeerDown(conn=action.conn_id, peer_id=peer, reason=action.reason))
+        elif isinstance(action, act.PieceVerified):
+            self._verified.add(action.index)
+            self._state_changed()
+            peers = tuple(p.hex() for p in action.from_peers)
+            self._emit(ev.PieceDone(index=action.index, peers=peers))
+        elif isinstance(action, act.PieceFailed):
+            peers = tuple(p.hex() for p in action.peers)
+            self._emit(ev.PieceBad(index=action.index, peers=peers))
+        elif isinstance(action, act.PeerBanned):
+            self._emit(ev.PeerBanned(peer_id=action.peer_id.hex(), host=action.host))
+        elif isinstance(action, act.DownloadComplete):
+            self._finish_download()
+        elif isinstance(action, act.FileCorrupt):
+            self._fail(
+                ErrorKind.INTEGRITY,
+                "every piece verified but the whole file does not match its SHA-1",
+            )
+
+    # --- actions -----------------------------------------------------------------------------
+    def _on_metainfo(self, meta: Metainfo) -> None:
+        if self._store is not None and self.metainfo is not None:
+            return  # already prepared (resume, or seeding)
+        try:
+            self._open_download(meta, resuming=False)
+        except NodeError as exc:
+            self._fail(exc.kind, exc.message)
+            return
+        self._emit_metadata()
+
+    def _store_block(self, action: act.StoreBlock) -> None:
+        meta, store = self.metainfo, self._store
+        if meta is None or store is None or not store.writable or self._loop is None:
+            return
+        size = len(action.data)
+        future = self._loop.run_in_executor(
+            self._disk_pool,
+            store.write,
+            meta.piece_offset(action.index) + action.offset,
+            action.data,
+        )
+        self._track(future)
+        self._disk_backlog += size
+        if self._disk_backlog > DISK_BACKLOG_MAX and not self._disk_paused:
+            self._disk_paused = True  # memory stays bounded when the disk is slower than the net
+            for proto in self._conns.values():
+                proto.pause_reading("disk")
+        assert self._down is not None
+        self._down.add(size, self._now())
+
+        def done(fut: asyncio.Future[None]) -> None:
+            self._disk_backlog -= size
+            if self._disk_paused and self._disk_backlog < DISK_BACKLOG_MAX // 2:
+                self._disk_paused = False
+                for proto in self._conns.values():
+                    proto.resume_reading("disk")
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is None:
+                return
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                self._fail(ErrorKind.FILESYSTEM, f"disk full while writing {store.path}")
+            else:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot write {store.path}: {exc}")
+
+        future.add_done_callback(done)
+
+    def _verify_piece(self, index: int) -> None:
+        meta, store = self.metainfo, self._store
+        assert meta is not None and store is not None and self._loop is not None
+        future = self._loop.run_in_executor(
+            self._disk_pool, store.sha256_range, meta.piece_offset(index), meta.piece_length(index)
+        )
+        self._track(future)
+
+        def done(fut: asyncio.Future[bytes]) -> None:
+            if fut.cancelled() or self._closing or self._swarm is None:
+                return
+            exc = fut.exception()
+            if exc is not None:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot read back piece {index}: {exc}")
+                return
+            self._swarm.piece_hashed(index, fut.result(), self._now())
+            self._pump()
+
+        future.add_done_callback(done)
+
+    def _verify_file(self) -> None:
+        store = self._store
+        assert store is not None and self._loop is not None
+        pool = self._disk_pool if store.writable else self._hash_pool
+        future = self._loop.run_in_executor(pool, store.sha1_file)
+        self._track(future)
+
+        def done(fut: asyncio.Future[bytes]) -> None:
+            if fut.cancelled() or self._closing or self._swarm is None:
+                return
+            exc = fut.exception()
+            if exc is not None:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot read back the file: {exc}")
+                return
+            self._swarm.file_hashed(fut.result(), self._now())
+            self._pump()
+
+        future.add_done_callback(done)
+
+    def _finish_download(self) -> None:
+        """Rename NAME.part into place, drop the state file, keep seeding from the final file."""
+        store, final = self._store, self.output_path
+        if store is None or final is None or not store.writable:
+            self._mark_complete(fetched=0)
+            return
+        try:
+            store.sync()
+            store.close()
+            os.replace(store.path, final)
+            self._store = PieceStore.open_readonly(final)
+        except OSError as exc:
+            self._fail(ErrorKind.FILESYSTEM, f"cannot move the download into place: {exc}")
+            return
+        if self._state_file is not None:
+            with contextlib.suppress(OSError):
+                self._state_file.unlink()
+            self._state_file = None
+            self._state_dirty = False
+        assert self._down is not None
+        self._mark_complete(fetched=self._down.total)
+
+    def _mark_complete(self, fetched: int) -> None:
+        if self._complete:
+            return
+        self._complete = True
+        meta = self.metainfo
+        assert meta is not None
+        self._emit_progress()
+        self._emit(
+            ev.Completed(
+                path=str(self.output_path),
+                size=meta.file_size,
+                sha1=meta.file_sha1.hex(),
+                elapsed=self._now() - self._t0,
+                fetched=fetched,
+            )
+        )
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _dial(self, host: str, port: int) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(self._dial_task(host, port))
+        self._track(task)
+
+    async def _dial_task(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: PeerProtocol(self, outbound=True, dial_host=host, dial_port=port),
+                    host,
+                    port,
+                ),
+                self.config.connect_timeout,
+            )
+        except (TimeoutError, OSError):
+            if self._swarm is not None and not self._closing:
+                self._swarm.dial_failed(host, port, self._now())
+                self._pump()
+
+    def _track(self, future: asyncio.Future[Any]) -> None:
+        self._tasks.add(future)
+        future.add_done_callback(self._tasks.discard)
+
+    # --- failure, events, state --------------------------------------------------------------
+    def _fail(self, kind: ErrorKind, message: str) -> None:
+        """A fatal, user-visible failure: report it and stop the node."""
+        if self._closing:
+            return
+        error = NodeError(kind, message)
+        self._emit(ev.Failed(error=kind.value, message=message))
+        for fut in (self._done, self._closed):
+            if fut is not None and not fut.done():
+                fut.set_exception(error)
+                fut.exception()  # retrieved: the waiter re-raises it
+        assert self._loop is not None
+        self._track(self._loop.create_task(self.close()))
+
+    def _emit(self, event: ev.NodeEvent) -> None:
+        if self._loop is not None:
+            object.__setattr__(event, "time", self._loop.time() - self._t0)
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _emit_metadata(self) -> None:
+        meta = self.metainfo
+        assert meta is not None
+        self._emit(
+            ev.Metadata(
+                share_id=meta.share_id.hex(),
+                name=meta.name,
+                size=meta.file_size,
+                piece_size=meta.piece_size,
+                pieces=meta.piece_count,
+                have=len(self._verified),
+                path=str(self.output_path),
+            )
+        )
+
+    def _emit_progress(self) -> None:
+        meta = self.metainfo
+        now = self._now()
+        assert self._down is not None and self._up is not None
+        done = 0
+        if meta is not None:
+            done = len(self._verified) * meta.piece_size
+            last = meta.piece_count - 1
+            if last in self._verified:
+                done -= meta.piece_size - meta.piece_length(last)
+        elapsed = max(now - self._t0, 1e-6)
+        self._emit(
+            ev.Progress(
+                done=done,
+                total=meta.file_size if meta else 0,
+                pieces_done=len(self._verified),
+                pieces=meta.piece_count if meta else 0,
+                down_rate=self._down.rate(now),
+                down_avg=self._down.total / elapsed,
+                up_rate=self._up.rate(now),
+                uploaded=self._up.total,
+                peers=tuple(sorted(self._peers.values())),
+            )
+        )
+
+    def _tick(self) -> None:
+        if self._closing or self._loop is None:
+            return
+        self._emit_progress()
+        self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
+
+    def _state_changed(self) -> None:
+        if self._state_file is None:
+            return
+        self._state_dirty = True
+        if self._state_handle is not None or self._loop is None:
+            return
+        wait = self._state_written + self.config.state_interval - self._now()
+        self._state_handle = self._loop.call_later(max(0.0, wait), self._flush_state)
+
+    def _flush_state(self, sync: bool = False) -> None:
+        """Write the resume state (in a thread normally; inline at start and on close)."""
+        self._state_handle = None
+        if not self._state_dirty or self._state_file is None or self.metainfo is None:
+            return
+        self._state_dirty = False
+        state = ResumeState(
+            metainfo=self.metainfo,
+            link=self.share_link or "",
+            verified=frozenset(self._verified),
+        )
+        path = self._state_file
+        if self._loop is not None:
+            self._state_written = self._loop.time()
+        if sync:
+            try:
+                save_state(path, state)
+            except OSError as exc:
+                raise NodeError(ErrorKind.FILESYSTEM, f"cannot write {path}: {exc}") from None
+            return
+        future = self._state_pool.submit(save_state, path, state)
+
+        def done(fut: object) -> None:
+            exc = future.exception()
+            if exc is not None and self._loop is not None and not self._closing:
+                self._loop.call_soon_threadsafe(
+                    self._fail, ErrorKind.FILESYSTEM, f"cannot write {path}: {exc}"
+                )
+
+        future.add_done_callback(done)

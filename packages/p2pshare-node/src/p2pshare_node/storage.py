@@ -1,0 +1,149 @@
+"""Positioned reads and writes on the shared file, so memory stays bounded whatever its size.
+
+Writes go to piece offsets with os.pwrite where it exists (POSIX) and fall back to a locked
+seek+write elsewhere (Windows). Hashing happens in worker threads: hashlib releases the GIL on
+large buffers, so the event loop keeps moving bytes while a piece is verified.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+HASH_READ_SIZE = 4 * 1024 * 1024
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+class PieceStore:
+    """An open file addressed by absolute offset; safe to use from the loop and worker threads."""
+
+    def __init__(self, path: Path, fd: int, size: int, writable: bool) -> None:
+        self.path = path
+        self.size = size
+        self.writable = writable
+        self._fd: int | None = fd
+        self._lock = threading.Lock()  # only needed by the seek-based fallbacks
+
+    @classmethod
+    def create(cls, path: Path, size: int) -> PieceStore:
+        """Open (or create) path for writing and preallocate it to size bytes.
+
+        Preallocating up front makes "disk full" an error at start rather than at 97 %.
+        """
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _BINARY, 0o644)
+        try:
+            current = os.fstat(fd).st_size
+            if current != size:
+                os.ftruncate(fd, size)
+            fallocate = getattr(os, "posix_fallocate", None)
+            if fallocate is not None and size > 0:
+                try:
+                    fallocate(fd, 0, size)
+                except OSError as exc:
+                    # Filesystems without fallocate support (EOPNOTSUPP/EINVAL) keep a sparse file;
+                    # a real "no space" must surface.
+                    if exc.errno == errno.ENOSPC:
+                        raise
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, size, writable=True)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> PieceStore:
+        fd = os.open(path, os.O_RDONLY | _BINARY)
+        return cls(path, fd, os.fstat(fd).st_size, writable=False)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        return self._fd
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        """Write data at offset; refuses to grow the file past its announced size."""
+        if offset < 0 or offset + len(data) > self.size:
+            raise ValueError(f"write of {len(data)} bytes at {offset} outside file of {self.size}")
+        fd = self._require_fd()
+        view = memoryview(data)
+        if hasattr(os, "pwrite"):
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view = view[written:]
+                offset += written
+            return
+        with self._lock:
+            os.lseek(fd, offset, os.SEEK_SET)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Read exactly length bytes at offset (short only if the file was truncated under us)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError(f"read of {length} bytes at {offset} outside file of {self.size}")
+        fd = self._require_fd()
+        if hasattr(os, "pread"):
+            data = os.pread(fd, length, offset)
+            if len(data) == length:
+                return data
+            chunks = [data]
+            got = len(data)
+            while got < length:
+                more = os.pread(fd, length - got, offset + got)
+                if not more:
+                    break
+                chunks.append(more)
+                got += len(more)
+            return b"".join(chunks)
+        with self._lock:
+            os.lseek(fd, offset, os.SEEK_SET)
+            parts: list[bytes] = []
+            got = 0
+            while got < length:
+                more = os.read(fd, length - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            return b"".join(parts)
+
+    def sha256_range(self, offset: int, length: int) -> bytes:
+        """SHA-256 of a stored piece; called in a worker thread."""
+        digest = hashlib.sha256()
+        end = offset + length
+        while offset < end:
+            chunk = self.read(offset, min(HASH_READ_SIZE, end - offset))
+            if not chunk:
+                break
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.digest()
+
+    def sha1_file(self) -> bytes:
+        """Whole-file SHA-1 read in large chunks; called in a worker thread."""
+        digest = hashlib.sha1()
+        offset = 0
+        while offset < self.size:
+            chunk = self.read(offset, min(HASH_READ_SIZE, self.size - offset))
+            if not chunk:
+                break
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.digest()
+
+    def sync(self) -> None:
+        fd = self._fd
+        if fd is not None and self.writable:
+            os.fsync(fd)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)

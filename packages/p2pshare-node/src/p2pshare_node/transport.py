@@ -1,0 +1,168 @@
+"""One TCP connection: moves bytes between a socket and the node, with bounded buffers.
+
+Reads use a fixed 256 KiB buffer (asyncio.BufferedProtocol), so one read never takes more than
+that. When the socket's write buffer is above its high-water mark, file blocks the swarm asked
+us to send are queued as (index, offset, length) and only read from disk once the buffer has
+drained: upload memory stays bounded by the high-water mark plus one block, without ever
+pausing reads (two peers uploading to each other would otherwise wait on each other forever).
+Reading is paused only as a last-resort guard if a peer makes the queue grow past any bound a
+conforming core allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from p2pshare_node.node import Node
+
+READ_SIZE = 256 * 1024
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+WRITE_LOW_WATER = 1024 * 1024
+BATCH_BYTES = 1024 * 1024
+QUEUE_GUARD = 2048  # queued sends before reading pauses (the core allows 512 requests a peer)
+
+
+class PendingBlock:
+    """A file block to send once the socket can take it (header is the encoded piece header)."""
+
+    __slots__ = ("header", "index", "length", "offset")
+
+    def __init__(self, header: bytes, index: int, offset: int, length: int) -> None:
+        self.header = header
+        self.index = index
+        self.offset = offset
+        self.length = length
+
+
+class PeerProtocol(asyncio.BufferedProtocol):
+    """asyncio glue for one peer connection; every decision is forwarded to the node's swarm."""
+
+    def __init__(self, node: Node, outbound: bool, dial_host: str = "", dial_port: int = 0) -> None:
+        self.node = node
+        self.outbound = outbound
+        self.dial_host = dial_host
+        self.dial_port = dial_port
+        self.conn_id = -1
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._queue: deque[bytes | PendingBlock] = deque()
+        self._write_paused = False
+        self._pause_reasons: set[str] = set()  # "queue" (our sends back up), "disk" (writes lag)
+        self._flush_scheduled = False
+        self.closing = False
+
+    # --- asyncio callbacks -----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        if self.outbound:
+            host, port = self.dial_host, self.dial_port
+        else:
+            peer = transport.get_extra_info("peername")
+            host, port = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        self.conn_id = self.node.connection_made(self, host, port)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.node.data_received(self.conn_id, bytes(self._view[:nbytes]))
+
+    def eof_received(self) -> bool:
+        # The swarm decides (clean close at a frame boundary, or TRUNCATED) and emits Close.
+        self.node.data_received(self.conn_id, b"")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._queue.clear()
+        self.node.connection_lost(self.conn_id)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._drain()
+
+    # --- node side -------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        self._enqueue(data)
+
+    def send_block(self, block: PendingBlock) -> None:
+        self._enqueue(block)
+
+    def close(self) -> None:
+        """Close after the queued bytes are flushed (the error frame goes out first)."""
+        if self.closing:
+            return
+        self.closing = True
+        queued, self._queue = self._queue, deque()
+        if self.transport is None:
+            return
+        for item in queued:  # control frames (the error frame) still go out; file blocks do not
+            if isinstance(item, bytes):
+                self.transport.write(item)
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        self._queue.clear()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self, reason: str) -> None:
+        """Stop reading from the socket until every reason is lifted (TCP pushes back)."""
+        if not self._pause_reasons and self.transport is not None and not self.closing:
+            self.transport.pause_reading()
+        self._pause_reasons.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason not in self._pause_reasons:
+            return
+        self._pause_reasons.discard(reason)
+        if not self._pause_reasons and self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+
+    def _enqueue(self, item: bytes | PendingBlock) -> None:
+        """Queue a write; all writes of one loop iteration leave in one send (fewer syscalls)."""
+        if self.closing or self.transport is None:
+            return
+        self._queue.append(item)
+        if not self._flush_scheduled and not self._write_paused:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        elif len(self._queue) > QUEUE_GUARD:
+            self.pause_reading("queue")
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write queued items in batches of about BATCH_BYTES until the socket buffer is full."""
+        transport = self.transport
+        queue = self._queue
+        while queue and not self._write_paused and not self.closing and transport is not None:
+            batch: list[bytes] = []
+            size = 0
+            while queue and size < BATCH_BYTES:
+                item = queue.popleft()
+                if isinstance(item, PendingBlock):
+                    data = self.node.read_block(item)
+                    if data is None:
+                        continue
+                    batch.append(item.header)
+                    batch.append(data)
+                    size += len(data)
+                else:
+                    batch.append(item)
+                    size += len(item)
+            if batch and not self.closing:
+                transport.write(b"".join(batch))
+        if "queue" in self._pause_reasons and len(queue) < QUEUE_GUARD // 2:
+            self.resume_reading("queue")

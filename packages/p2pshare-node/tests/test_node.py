@@ -1,0 +1,147 @@
+"""The Node API in-process: seed, download, resume and refuse unsafe input (loopback only)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from p2pshare_core.codec import encode
+from p2pshare_core.events import Handshake
+from p2pshare_node import events as ev
+from p2pshare_node.config import NodeConfig
+from p2pshare_node.errors import ErrorKind, NodeError
+from p2pshare_node.node import Node
+from p2pshare_node.resume import ResumeState, save_state
+from p2pshare_node.sharing import build_metainfo
+
+pytestmark = pytest.mark.timeout(60)
+PIECE = 16_384
+
+
+async def _seeder(path: Path) -> Node:
+    node = Node(NodeConfig(share_path=path, piece_size=PIECE))
+    await node.start()
+    return node
+
+
+def _file(tmp_path: Path, size: int) -> tuple[Path, bytes]:
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    path = folder / "data.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return path, data
+
+
+async def test_download_then_keep_seeding(tmp_path: Path) -> None:
+    path, data = _file(tmp_path, 300_001)
+    seeder = await _seeder(path)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert seeder.share_link is not None and seeder.share_id is not None
+    leecher = Node(
+        NodeConfig(
+            output_dir=out,
+            share_id=seeder.share_id,
+            bootstrap=(("127.0.0.1", seeder.listen_port),),
+        )
+    )
+    queue = leecher.subscribe()
+    try:
+        await leecher.start()
+        await asyncio.wait_for(leecher.wait_complete(), 30)
+        final = out / "data.bin"
+        assert final.read_bytes() == data
+        assert not (out / "data.bin.part").exists()
+        assert not (out / "data.bin.part.json").exists()
+        kinds = []
+        while not queue.empty():
+            kinds.append(queue.get_nowait().kind)
+        assert kinds[0] == "started" and "metadata" in kinds and "completed" in kinds
+        assert kinds.count("piece") == 19  # ceil(300001 / 16384)
+        # still seeding: a second leecher can fetch from the first one alone
+        out2 = tmp_path / "out2"
+        out2.mkdir()
+        second = Node(NodeConfig(output_dir=out2, bootstrap=(("127.0.0.1", leecher.listen_port),)))
+        await seeder.close()
+        await second.start()
+        await asyncio.wait_for(second.wait_complete(), 30)
+        assert (out2 / "data.bin").read_bytes() == data
+        await second.close()
+    finally:
+        await leecher.close()
+        await seeder.close()
+
+
+async def test_resume_rechecks_listed_pieces(tmp_path: Path) -> None:
+    """A state file claiming pieces is verified against the disk: lies are re-fetched."""
+    path, data = _file(tmp_path, 10 * PIECE + 77)
+    meta = build_metainfo(path, PIECE)
+    out = tmp_path / "out"
+    out.mkdir()
+    part = bytearray(len(data))
+    for i in (0, 1, 2, 5):
+        part[i * PIECE : (i + 1) * PIECE] = data[i * PIECE : (i + 1) * PIECE]
+    (out / "data.bin.part").write_bytes(bytes(part))
+    # claims piece 7 too, but its bytes on disk are zeros
+    state = ResumeState(metainfo=meta, link="", verified=frozenset({0, 1, 2, 5, 7}))
+    save_state(out / "data.bin.part.json", state)
+
+    seeder = await _seeder(path)
+    leecher = Node(
+        NodeConfig(
+            output_dir=out, share_id=meta.share_id, bootstrap=(("127.0.0.1", seeder.listen_port),)
+        )
+    )
+    got: list[ev.NodeEvent] = []
+    leecher.add_listener(got.append)
+    try:
+        await leecher.start()
+        await asyncio.wait_for(leecher.wait_complete(), 30)
+    finally:
+        await leecher.close()
+        await seeder.close()
+    metadata = next(e for e in got if isinstance(e, ev.Metadata))
+    assert metadata.have == 4
+    fetched = sorted(e.index for e in got if isinstance(e, ev.PieceDone))
+    assert fetched == [3, 4, 6, 7, 8, 9, 10]
+    assert hashlib.sha1((out / "data.bin").read_bytes()).digest() == meta.file_sha1
+
+
+async def test_unsafe_name_from_peer_is_refused(tmp_path: Path) -> None:
+    """A peer announcing '../evil' never gets a file written outside the folder."""
+    hello = encode(
+        Handshake(
+            peer_id=b"e" * 20,
+            listen_port=0,
+            share_id=b"s" * 32,
+            file_size=10,
+            piece_size=PIECE,
+            file_sha1=b"h" * 20,
+            name="../evil",
+        )
+    )
+
+    async def liar(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(hello)
+        await writer.drain()
+        await reader.read(1)
+        writer.close()
+
+    server = await asyncio.start_server(liar, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    out = tmp_path / "out"
+    out.mkdir()
+    node = Node(NodeConfig(output_dir=out, bootstrap=(("127.0.0.1", port),)))
+    try:
+        with pytest.raises(NodeError) as info:
+            await node.start()
+        assert info.value.kind is ErrorKind.UNSAFE_NAME
+    finally:
+        await node.close()
+        server.close()
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "evil").exists()

@@ -1,0 +1,28 @@
+"""Sharing a file computes the same metainfo as a straightforward reference computation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from p2pshare_node import sharing
+from p2pshare_node.sharing import build_metainfo
+
+
+@pytest.mark.parametrize("size", [0, 1, 16_384, 16_385, 200_000])
+def test_metainfo_matches_reference(
+    tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sharing, "BLOCK_TARGET", 32_768)  # several double-buffered blocks
+    payload = os.urandom(size)
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    meta = build_metainfo(path, 16_384)
+    assert meta.name == "data.bin"
+    assert meta.file_size == size
+    assert meta.piece_size == 16_384
+    assert meta.file_sha1 == hashlib.sha1(payload).digest()
+    expected = [hashlib.sha256(payload[i : i + 16_384]).digest() for i in range(0, size, 16_384)]
+    assert list(meta.piece_hashes) == expected
