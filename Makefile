@@ -23,7 +23,7 @@ $(VENV)/.synced: $(UV_BIN) pyproject.toml uv.lock packages/*/pyproject.toml conf
 	touch $@
 
 ## test: the whole suite — lint, format check, types, then every test (what CI runs)
-test: lint typecheck unit
+test: lint typecheck unit docs
 
 lint: venv
 	$(BIN)/ruff check .
@@ -47,3 +47,13 @@ docs-serve: venv
 
 clean:
 	rm -rf $(VENV) .tools site .pytest_cache .mypy_cache .ruff_cache
+
+## bench: p2pshare vs libtorrent vs bare loop vs the original JSON design (not a test; ~20 min)
+bench: venv
+	$(UV_BIN) pip install --quiet --python $(BIN)/python -r bench/requirements.txt
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-quick: the same at 64 MiB, one run each (under a minute)
+bench-quick: venv
+	$(UV_BIN) pip install --quiet --python $(BIN)/python -r bench/requirements.txt
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)

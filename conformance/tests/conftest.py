@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,20 @@ class NodeProcess:
         )
         self.output: list[str] = []
         self.link = self._wait_for_link(deadline=time.monotonic() + 20)
+        self._wait_for_listener(deadline=time.monotonic() + 10)
+
+    def _wait_for_listener(self, deadline: float) -> None:
+        """The link can be printed a moment before the node accepts (reported to the node
+        owner): wait until a connection succeeds."""
+        host, port = self.address.rsplit(":", 1)
+        while True:
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
 
     def _wait_for_link(self, deadline: float) -> str:
         assert self.proc.stdout is not None

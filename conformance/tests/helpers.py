@@ -16,7 +16,7 @@ def case_named(name: str) -> Case:
     raise KeyError(name)
 
 
-def run_one(address: str, name: str, timeout: float = 1.5) -> CaseResult:
+def run_one(address: str, name: str, timeout: float = 1.5, max_examples: int = 25) -> CaseResult:
     host, port = address.rsplit(":", 1)
-    opts = Options(host=host, port=int(port), timeout=timeout, seed=1)
+    opts = Options(host=host, port=int(port), timeout=timeout, seed=1, max_examples=max_examples)
     return run_case(case_named(name), opts, discover(opts))

@@ -72,3 +72,19 @@ def test_reference_fault_is_caught(
         node.stop()
     assert result.outcome.is_failure, result
     assert requirement in result.requirements, result
+
+
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [("silent-close", "closed without an error frame"), ("oor-data", "MSG-9")],
+)
+def test_model_case_catches_and_shrinks(fault: str, needle: str) -> None:
+    """The Hypothesis machine finds the bug on its own, shrinks it and calls it deterministic."""
+    with Seeder() as good:
+        assert run_one(f"127.0.0.1:{good.port}", "model/random-sessions").outcome == Outcome.PASS
+    with Seeder(fault=fault) as bad:
+        result = run_one(f"127.0.0.1:{bad.port}", "model/random-sessions", timeout=1)
+    assert result.outcome == Outcome.FAIL, result
+    assert needle in result.message + result.expected, result
+    assert "deterministic (3/3)" in result.message
+    assert "state.invalid(" in result.message  # the shrunk program is printed

@@ -38,7 +38,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 def protocol_page() -> str:
     text = (ROOT / "spec" / "protocol.md").read_text(encoding="utf-8")
     note = (
-        "!!! note \"Generated\"\n    This page is `spec/protocol.md`, the normative text, "
+        '!!! note "Generated"\n    This page is `spec/protocol.md`, the normative text, '
         "copied verbatim at build time.\n\n"
     )
     head, _, rest = text.partition("\n")
@@ -73,6 +73,26 @@ def _field_rows(message_id: int, frame: bytes) -> list[tuple[int, bytes, str, st
     return rows
 
 
+def _rows_for(frame: bytes) -> list[tuple[int, bytes, str, str]]:
+    """Rows for any frame: a keepalive, an unassigned id (skipped whole), or a known message."""
+    from p2pshare_core.codec import PAYLOADS
+
+    length = int.from_bytes(frame[:4], "big")
+    if length == 0:
+        return [(0, frame[:4], "length", "`0` (keepalive)")]
+    if frame[4] not in PAYLOADS:
+        return [
+            (0, frame[:4], "length", f"`{length}`"),
+            (4, frame[4:5], "id", f"`0x{frame[4]:02x}` (unassigned)"),
+            (5, frame[5 : 4 + length], "payload", "skipped unread by the receiver"),
+        ] + (
+            [(4 + length, frame[4 + length :], "next frame", "parsed normally")]
+            if len(frame) > 4 + length
+            else []
+        )
+    return _field_rows(frame[4], frame)
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bytes):
         text = value.hex()
@@ -93,33 +113,38 @@ def wire_format_page() -> str:
         "# Wire format by example",
         "",
         '!!! note "Generated"',
-        "    Every table below is built at docs-build time from `spec/vectors/frames.json` — the",
-        "    vectors the core's test suite decodes and re-encodes byte for byte — split into fields",
-        "    by the core's own `construct` declarations. If the codec and the vectors disagreed,",
-        "    the tests would fail before this page could be wrong.",
+        "    Every table below is built at docs-build time from `spec/vectors/frames.json`,",
+        "    the vectors the core's test suite decodes and re-encodes byte for byte, split into",
+        "    fields by the core's own `construct` declarations. If the codec and the vectors",
+        "    disagreed, the tests would fail before this page could be wrong.",
         "",
         "Every frame is `<4: length><1: id><payload>`; `length` counts the id and the payload.",
         "A length of zero is a keepalive.",
         "",
     ]
-    valid = [v for v in vectors["vectors"] if "message" in v]
+    valid = [v for v in vectors["vectors"] if "message" in v and v["hex"]]
     invalid = [v for v in vectors["vectors"] if "error" in v]
+    from p2pshare_core.codec import PAYLOADS
+
+    by_type: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for vector in valid:
         frame = bytes.fromhex(vector["hex"])
-        out += [f"## `{vector['name']}`", "", f"Requirement: `{vector['requirement']}`", ""]
-        if len(frame) < 5:
-            out += ["| offset | bytes | field | value |", "|---|---|---|---|"]
-            out += [f"| 0 | `{frame.hex(' ')}` | length | `0` (keepalive) |", ""]
-            continue
-        try:
-            rows = _field_rows(frame[4], frame)
-        except Exception as exc:  # an unknown id: shown, not split
-            out += [f"Not split into fields ({type(exc).__name__}): `{_hexdump(frame)}`", ""]
-            continue
-        out += ["| offset | bytes | field | value |", "|---:|---|---|---|"]
-        for offset, chunk, field, value in rows:
-            out.append(f"| {offset} | `{_hexdump(chunk)}` | {field} | {value} |")
-        out.append("")
+        if len(frame) == 4:
+            key = (-1, "`keepalive`")
+        elif frame[4] in PAYLOADS:
+            key = (frame[4], f"`{vector['message']['type']}` (id 0x{frame[4]:02x})")
+        else:
+            key = (256, "Unassigned ids: skipped, then the next frame is read")
+        by_type.setdefault(key, []).append(vector)
+    for (_, title), group in sorted(by_type.items()):
+        out += [f"## {title}", ""]
+        for vector in group:
+            frame = bytes.fromhex(vector["hex"])
+            out += [f"### {vector['name']}", "", f"Requirement: `{vector['requirement']}`", ""]
+            out += ["| offset | bytes | field | value |", "|---:|---|---|---|"]
+            for offset, chunk, field, value in _rows_for(frame):
+                out.append(f"| {offset} | `{_hexdump(chunk)}` | {field} | {value} |")
+            out.append("")
     out += [
         "## Frames a receiver must refuse",
         "",

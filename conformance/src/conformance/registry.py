@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from conformance.context import CaseContext
+    pass
 
 Level = Literal["MUST", "SHOULD"]
 Kind = Literal["scripted", "hostile", "model", "serve"]
@@ -29,7 +29,7 @@ CASE_MODULES = (
     "conformance.cases.connections",
     "conformance.cases.hostile",
     "conformance.cases.model",
-    # "conformance.serve.cases",
+    "conformance.serve.cases",
 )
 
 
@@ -42,7 +42,7 @@ class Case:
     requirements: tuple[str, ...]
     level: Level
     kind: Kind
-    func: Callable[[CaseContext], None]
+    func: Callable[[Any], None]  # CaseContext, or an Observation for serve cases
     doc: str
 
     @property
@@ -60,10 +60,10 @@ def case(
     requirements: tuple[str, ...],
     level: Level = "MUST",
     kind: Kind = "scripted",
-) -> Callable[[Callable[[CaseContext], None]], Callable[[CaseContext], None]]:
+) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register a case function under `section/name`."""
 
-    def register(func: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
+    def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
         full = f"{section}/{name}"
         if full in _REGISTRY:
             raise ValueError(f"duplicate case name {full}")

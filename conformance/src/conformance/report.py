@@ -49,6 +49,10 @@ def failure_details(results: list[CaseResult]) -> str:
             lines.append(f"    expected: {r.expected}")
         if r.actual:
             lines.append(f"    actual:   {r.actual}")
+        if r.wire_log:
+            tail = r.wire_log[-25:]
+            lines.append(f"    wire log (last {len(tail)} of {len(r.wire_log)} lines):")
+            lines.extend("      " + line for line in tail)
         if r.replay_path:
             lines.append(
                 f"    replay:   python -m conformance --target HOST:PORT --replay {r.replay_path}"
@@ -118,7 +122,8 @@ def junit_xml(results: list[CaseResult], elapsed: float, target: str) -> bytes:
             if r.wire_log and r.outcome.is_failure:
                 ET.SubElement(tc, "system-out").text = "\n".join(r.wire_log)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
 
 
 def write_junit(path: Path, results: list[CaseResult], elapsed: float, target: str) -> None:

@@ -51,8 +51,9 @@ def run_case(case: Case, opts: Options, target: TargetInfo) -> CaseResult:
     result.duration = time.monotonic() - started
     result.wire_log = trace.log
     ctx.trace.steps.append({"op": "end"})
-    if result.outcome.is_failure and opts_replay_dir(opts) is not None:
-        result.replay_path = str(save_replay(opts_replay_dir(opts), case, opts, result, trace))
+    replay_dir = opts_replay_dir(opts)
+    if result.outcome.is_failure and replay_dir is not None:
+        result.replay_path = str(save_replay(replay_dir, case, opts, result, trace))
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from p2pshare_core import constants as C
 from p2pshare_core.events import Handshake
@@ -18,12 +19,10 @@ from conformance.wire import Wire
 NOT_CHOKE = tuple(n for n in HARMLESS if n not in ("choke", "unchoke"))
 
 
-def our_handshake(
-    ctx: CaseContext, *, peer_id: bytes, listen_port: int = 0, **over: object
-) -> bytes:
+def our_handshake(ctx: CaseContext, *, peer_id: bytes, listen_port: int = 0, **over: Any) -> bytes:
     """Our handshake for the target's share; keyword overrides break single fields."""
     hs = ctx.target.handshake
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "peer_id": peer_id,
         "listen_port": listen_port,
         "share_id": hs.share_id,
@@ -33,7 +32,7 @@ def our_handshake(
         "name": hs.name,
     }
     fields.update(over)
-    return craft.handshake(**fields)  # type: ignore[arg-type]
+    return craft.handshake(**fields)
 
 
 @dataclass
@@ -74,7 +73,7 @@ class Session:
         if len(data) != length:
             raise Fail(
                 "piece data length differs from the request",
-                expected=f"{length} bytes [REQ-3]",
+                expected=f"{length} bytes [MSG-4]",
                 actual=f"{len(data)} bytes",
             )
         return data
@@ -149,6 +148,6 @@ def check_piece_hash(ctx: CaseContext, index: int, data: bytes) -> None:
     if got != want:
         raise Fail(
             f"piece {index} does not match its hash",
-            expected=f"SHA-256 {want.hex()} [PIECE-1]",
+            expected=f"SHA-256 {want.hex()} [MSG-11, META-4]",
             actual=f"SHA-256 {got.hex()}",
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,9 +66,10 @@ def main() -> None:
             seeder.wait(30)
         (out / source.name).unlink()
         times.append(elapsed)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
         print(
             f"run {run + 1}: seeder ready in {ready:.2f}s, transfer {elapsed:.2f}s "
-            f"= {format_bytes(size / elapsed)}/s",
+            f"= {format_bytes(size / elapsed)}/s, peak RSS of a child so far {rss:.0f} MiB",
             flush=True,
         )
     median = statistics.median(times)

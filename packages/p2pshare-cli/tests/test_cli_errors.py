@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,53 @@ def test_help_documents_exit_codes() -> None:
     assert result.returncode == 0
     assert "Exit codes" in result.stdout and "130" in result.stdout
     assert "--fault" not in result.stdout  # test hook stays hidden
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_disk_full_is_a_clear_error(tmp_path: Path, source: tuple[Path, str]) -> None:
+    """A real write failure (file size limit, as when the disk fills up): exit 6, no traceback."""
+    import resource
+
+    path, _ = source
+    seeder = subprocess.Popen(
+        [sys.executable, "-m", "p2pshare_cli", "share", str(path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert seeder.stdout is not None
+        link = json.loads(seeder.stdout.readline())["link"]
+        out = tmp_path / "out"
+        out.mkdir()
+        limit = 1024 * 1024  # smaller than the file: preallocation fails with EFBIG
+
+        def small_files() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        result = subprocess.run(
+            [sys.executable, "-m", "p2pshare_cli", "get", link, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            preexec_fn=small_files,
+        )
+    finally:
+        seeder.terminate()
+        seeder.wait(10)
+    _check(result, ExitCode.FILESYSTEM, "too large")
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        _check(
+            run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(locked)),
+            ExitCode.FILESYSTEM,
+            "not writable",
+        )
+    finally:
+        locked.chmod(0o700)

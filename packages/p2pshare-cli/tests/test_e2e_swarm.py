@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -83,8 +84,9 @@ def pieces_of(proc: PeerProcess) -> list[int]:
 async def test_chain_of_six_leechers_meshes_by_pex(swarm: Swarm, source: tuple[Path, str]) -> None:
     """[PEX] 1 seeder + 6 leechers, each told about one other leecher only (a chain)."""
     path, digest = source
-    # the throttled seeder makes the leechers trade pieces among themselves
-    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "4MiB")
+    # The throttled seeder makes the leechers trade pieces among themselves, and keeps the
+    # swarm incomplete long enough (> PEX_MIN_INTERVAL) for a second round of peer exchange.
+    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "512KiB")
     leechers: list[PeerProcess] = []
     previous = link
     for k in range(1, 7):
@@ -99,9 +101,15 @@ async def test_chain_of_six_leechers_meshes_by_pex(swarm: Swarm, source: tuple[P
     seeder_id = peer_id(seeder)
     contributors = {p for leecher in leechers for e in leecher.all("piece") for p in e["peers"]}
     assert contributors - {seeder_id}, "no leecher got a piece from another leecher"
-    # PEX: the last leecher was told about leecher5 only, yet met others
+    # PEX: each leecher was told about one peer only, yet the mesh has more than the chain
+    pairs = zip([seeder, *leechers[:-1]], leechers, strict=True)
+    chain = {frozenset((peer_id(a), peer_id(b))) for a, b in pairs}
+    edges = {
+        frozenset((peer_id(p), e["peer_id"])) for p in leechers for e in p.all("peer-connected")
+    }
+    assert len(edges - chain) >= 3, edges - chain
     met = {e["peer_id"] for e in leechers[-1].all("peer-connected")}
-    assert len(met) >= 2, met
+    assert len(met) >= 2, met  # the last one met more than its bootstrap peer
 
     # a fresh snapshot from every peer after all completed: no pair connected twice
     marks = {p.name: len(p.events) for p in [seeder, *leechers]}
@@ -241,3 +249,50 @@ def test_demo_runs_and_verifies_every_copy() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SHA-1 OK") == 3
     assert "Who served whom" in result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
+async def test_ctrl_c_saves_every_verified_piece(swarm: Swarm, source: tuple[Path, str]) -> None:
+    """Ctrl-C: exit 130, and the state written on exit lists every piece reported verified."""
+    path, digest = source
+    _, link = await swarm.seed("seeder", path, "--max-upload-rate", "1MiB")
+    leecher = await swarm.get("leecher", link)
+    meta = await leecher.wait_for("metadata", EVENT_TIMEOUT)
+    await wait_until(lambda: len(pieces_of(leecher)) >= 20, swarm.notify, DONE_TIMEOUT, "pieces")
+    leecher.interrupt()
+    assert await leecher.wait_exit(EVENT_TIMEOUT) == 130
+    assert "resume" in leecher.stderr and "Traceback" not in leecher.stderr
+    doc = json.loads(Path(meta["path"] + ".part.json").read_text())
+    assert parse_ranges(doc["verified"], int(meta["pieces"])) == set(pieces_of(leecher))
+
+    again = await swarm.get("leecher", link, "--exit-when-done")
+    assert await again.wait_exit(DONE_TIMEOUT) == 0
+    assert sha1_file(Path(meta["path"])) == digest
+
+
+async def test_leecher_gives_up_when_no_peer_is_left(
+    swarm: Swarm, source: tuple[Path, str]
+) -> None:
+    """The only seeder dies mid-download: after --give-up seconds alone, exit 3 (unreachable)."""
+    path, _ = source
+    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "1MiB")
+    leecher = await swarm.get("leecher", link, "--give-up", "2")
+    await leecher.wait_for("piece", EVENT_TIMEOUT)
+    seeder.kill()
+    assert await leecher.wait_exit(EVENT_TIMEOUT) == 3
+    error = leecher.first("error")
+    assert error is not None and error["error"] == "unreachable"
+
+
+async def test_whole_file_hash_mismatch_is_an_integrity_error(
+    swarm: Swarm, source: tuple[Path, str]
+) -> None:
+    """Every piece verifies but the file's SHA-1 does not match its metainfo: exit 7."""
+    path, _ = source
+    _, link = await swarm.seed("liar", path, "--fault", "wrong-sha1")
+    leecher = await swarm.get("leecher", link, "--exit-when-done")
+    assert await leecher.wait_exit(DONE_TIMEOUT) == 7
+    error = leecher.first("error")
+    assert error is not None and error["error"] == "integrity"
+    assert not (swarm.tmp / "leecher" / path.name).exists()  # never renamed into place
+    assert "Traceback" not in leecher.stderr

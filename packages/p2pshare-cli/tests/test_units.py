@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from p2pshare_cli.units import format_bytes, format_duration, parse_size
+from p2pshare_cli.units import format_bytes, format_duration, format_iec, parse_size
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,6 @@ def test_format() -> None:
     assert format_bytes(12) == "12 B"
     assert format_duration(75) == "1:15"
     assert format_duration(3.25) == "3.2s"
+    assert format_iec(65536) == "64 KiB"
+    assert format_iec(64 << 20) == "64 MiB"
+    assert format_iec(1536) == "1.5 KiB"

@@ -62,7 +62,9 @@ def test_optimistic_replaced_when_it_becomes_regular_or_leaves() -> None:
     ]
     chosen = choker.rechoke(boosted, seeding=False, rotate_optimistic=False)
     assert opt in chosen and choker.optimistic != opt
-    choker.forget(choker.optimistic)
+    replacement = choker.optimistic
+    assert replacement is not None
+    choker.forget(replacement)
     assert choker.optimistic is None
     choker.forget(12345)  # unknown: harmless
 

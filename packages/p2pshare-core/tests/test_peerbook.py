@@ -154,10 +154,15 @@ def test_ban_and_self_are_never_dialed() -> None:
     book.ban(b"\x30" * 20, "10.4.4.4", 4)  # banned by address (bootstrap entry)
     book.ban(b"\x31" * 20, "", 0)  # unknown peer, no address
     assert book.take_dials(0.0, 10, need=True) == []
+    book.add_bootstrap("10.4.4.4", 4, 1.0)  # the user gives a banned address again: ignored
+    book.add_bootstrap("10.0.0.3", 6881, 1.0)  # ...or our own address
+    book.add_pex(HIGH, [PeerEntry(peer_id=b"\x40" * 20, host="10.4.4.4", port=4)], 1.0)
+    assert book.next_deadline() is None
 
 
 def test_build_pex_entries_excludes_recipient_and_unreachable() -> None:
     entries = [_entry(i) for i in range(60)] + [_entry(99, port=0)]
+    entries.insert(1, entries[1])  # the same peer twice (a duplicate connection)
     recipient = entries[0].peer_id
     built = build_pex_entries(entries, recipient, 50)
     assert len(built) == 50
@@ -187,3 +192,13 @@ def test_rescheduling_leaves_a_stale_heap_entry_behind() -> None:
     book.add_bootstrap("10.0.0.1", 1, 0.5)  # the user insists: now
     assert book.take_dials(0.5, 1, need=True) == [("10.0.0.1", 1)]
     assert book.next_deadline() is None  # the 1.0 entry is stale
+
+
+def test_pex_never_dials_unspecified_multicast_or_broadcast() -> None:
+    book = PeerBook(MID)
+    hosts = ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255", "10.0.0.1", "::1"]
+    entries = [
+        PeerEntry(peer_id=LOW[:19] + bytes([i]), host=h, port=1) for i, h in enumerate(hosts)
+    ]
+    assert book.add_pex(HIGH, entries, 0.0) == 2
+    assert sorted(book.take_dials(0.0, 10, need=True)) == [("10.0.0.1", 1), ("::1", 1)]

@@ -144,6 +144,28 @@ def test_release_and_outstanding_rules() -> None:
     assert useful and cancels == [(2, reqs[0])]
 
 
+def test_releasing_one_endgame_copy_keeps_the_other() -> None:
+    p = _picker(1)
+    p.add_peer(1, _bits(1, {0}))
+    p.add_peer(2, _bits(1, {0}))
+    (blk,) = p.pick(1, 1, 0.0)
+    assert p.pick(2, 1, 0.0) == [blk]  # end-game duplicate
+    assert p.release_all(1) == [blk]
+    assert p.pick(1, 1, 0.0) == []  # still requested from 2 (and outstanding at 1)
+    assert p.block_received(2, blk) == (True, [])
+
+
+def test_endgame_skips_blocks_still_outstanding_at_the_peer() -> None:
+    p = _picker(2)
+    p.add_peer(1, _bits(2, {0, 1}))
+    p.add_peer(2, _bits(2, {0, 1}))
+    first = p.pick(1, 2, 0.0)
+    p.release_all(1)  # choked: the requests still await their replies at peer 1
+    assert sorted(p.pick(2, 2, 0.0)) == sorted(first)
+    assert p.in_endgame
+    assert p.pick(1, 5, 0.0) == []  # duplicates, but not of its own unanswered requests
+
+
 def test_late_reply_for_a_reopened_piece_is_accepted() -> None:
     p = _picker(2)
     p.add_peer(1, _bits(2, {0, 1}))
@@ -235,11 +257,11 @@ class PickerMachine(RuleBasedStateMachine):
     def setup(self, pieces: int, big: bool, have: set[int], seed: int) -> None:
         self.n = pieces
         piece_size = 1 << 19 if big else K
-        self.have = {i for i in have if i < pieces}
+        self.ours = {i for i in have if i < pieces}
         self.p = Picker(
             file_size=pieces * piece_size - 7,
             piece_size=piece_size,
-            have=_bits(pieces, self.have),
+            have=_bits(pieces, self.ours),
             rng=random.Random(seed),
             random_first=2,
         )
@@ -282,7 +304,7 @@ class PickerMachine(RuleBasedStateMachine):
         assert len(got) <= count
         for blk in got:
             assert blk[0] in self.peers[key], "requested a piece the peer lacks"
-            assert blk[0] not in self.have, "requested a piece we have"
+            assert blk[0] not in self.ours, "requested a piece we have"
             assert blk not in self.outstanding[key], "same block twice to one peer"
             assert blk not in self.received
             if not endgame:
@@ -304,7 +326,7 @@ class PickerMachine(RuleBasedStateMachine):
         if action == "piece":
             self.outstanding[key].discard(blk)
             useful, cancels = self.p.block_received(key, blk)
-            assert useful == (blk not in self.received and blk[0] not in self.have)
+            assert useful == (blk not in self.received and blk[0] not in self.ours)
             if useful:
                 self.received.add(blk)
             for other, cblk in cancels:
@@ -324,7 +346,7 @@ class PickerMachine(RuleBasedStateMachine):
         index = done[0]
         if good:
             self.p.piece_verified(index)
-            self.have.add(index)
+            self.ours.add(index)
         else:
             self.p.piece_failed(index, list(self.peers)[:1], self.now, self.now + 1.0)
             self.received = {b for b in self.received if b[0] != index}
@@ -335,9 +357,9 @@ class PickerMachine(RuleBasedStateMachine):
             return
         for i in range(self.n):
             assert self.p.availability(i) == sum(i in bits for bits in self.peers.values())
-        assert self.p.have_count == len(self.have)
+        assert self.p.have_count == len(self.ours)
         for key, bits in self.peers.items():
-            assert self.p.interesting(key) == bool(bits - self.have)
+            assert self.p.interesting(key) == bool(bits - self.ours)
             assert self.p.inflight(key) <= len(self.outstanding[key])
         buckets = self.p._buckets
         assert sum(len(b) for b in buckets) == self.p.open_count

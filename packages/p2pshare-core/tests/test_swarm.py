@@ -196,11 +196,29 @@ def test_duplicate_connection_keeps_the_higher_ids_dial(
     assert d.swarm.stats(0.0).connected_peers == 1
 
 
-def test_duplicate_with_the_same_initiator_keeps_the_older() -> None:
+def test_duplicate_dialed_twice_by_us_closes_the_later() -> None:
     d = Driver(meta=META, data=DATA)
-    Remote(d, 1, peer_id=HIGH).join(META)
-    Remote(d, 2, peer_id=HIGH, port=5556).join(META)
+    Remote(d, 1, peer_id=LOW, swarm_dialed=True).join(META)
+    Remote(d, 2, peer_id=LOW, swarm_dialed=True, port=5556).join(META)
     assert list(d.closed) == [2]
+    assert _closed(d, 2) is ErrorCode.DUPLICATE_CONNECTION
+
+
+def test_duplicate_dialed_twice_by_them_is_theirs_to_close() -> None:
+    d = Driver(meta=META, data=DATA)
+    a = Remote(d, 1, peer_id=LOW)
+    a.join(META, listen_port=6000)
+    b = Remote(d, 2, peer_id=LOW, port=5556)
+    b.join(META, listen_port=6000)
+    assert d.closed == {}  # [DUP-5] the dialer closes the later one, not us
+    assert d.swarm.stats(0.0).connected_peers == 2
+    a.send(ev.Error(code=ErrorCode.DUPLICATE_CONNECTION, reason="dup"))  # it closes the older
+    c = Remote(d, 3, peer_id=LOW, port=5557)
+    c.join(META, listen_port=6000)
+    assert d.closed.keys() == {1}  # b now stands for LOW; c is again theirs to close
+    b.send_raw(b"")
+    c.send_raw(b"")
+    assert d.swarm.stats(0.0).connected_peers == 0
 
 
 # --- protocol errors and closes ---------------------------------------------------------------
@@ -432,10 +450,12 @@ def test_request_timeout_rerequests_elsewhere() -> None:
     assert len(stuck) == 16  # the initial pipeline depth
     assert d.swarm.get_timer() == 30.0  # request timeout of the oldest request
     d.now = 5.0
+    assert not d.swarm.stats(5.0).peers[0].snubbed
     fast = Remote(d, 2, peer_id=LOW)
     fast.join(BIG, have=set(range(64)))
     fast.send(ev.Unchoke())
     d.advance(30.0)
+    assert [p.snubbed for p in d.swarm.stats(30.0).peers] == [True, False]
     served: set[tuple[int, int, int]] = set()
     for _ in range(100):
         reqs = fast.take(ev.Request)
@@ -533,7 +553,7 @@ def test_pex_spaced_messages_are_fine() -> None:
     a = Remote(d, 1, peer_id=LOW)
     a.join(META)
     a.send(ev.Peers(entries=()))
-    d.now = 4.5  # within the 1 s jitter allowance of the 5 s minimum
+    d.now = 2.5  # half the 5 s minimum is tolerated (network queueing) [PEX-9]
     a.send(ev.Peers(entries=()))
     assert not d.closed
 
@@ -599,7 +619,7 @@ def test_fetcher_rejects_and_retries_elsewhere() -> None:
     e.send(ev.MetainfoData(chunk=0, total_size=len(blob), data=blob))
     assert d.swarm.metainfo == META
     c.send(ev.MetainfoData(chunk=0, total_size=len(blob), data=blob))  # late: ignored
-    assert req.chunk == req_b.chunk == req_c.chunk == 0  # type: ignore[attr-defined]
+    assert req.chunk == req_b.chunk == req_c.chunk == 0
 
 
 def test_fetcher_learns_from_a_peer_that_drops() -> None:
@@ -687,8 +707,9 @@ def test_metainfo_that_matches_the_id_but_not_the_handshake() -> None:
     r.send(hs, ev.Bitfield(bits=b"\xf0"))
     blob = twin.encode()
     r.send(ev.MetainfoData(chunk=0, total_size=len(blob), data=blob))
-    assert _closed(d, 1) is ErrorCode.BAD_METAINFO
-    assert d.swarm.metainfo is None
+    assert _closed(d, 1) is ErrorCode.SHARE_MISMATCH  # [META-8] the metainfo is the truth
+    assert d.swarm.metainfo == twin and d.swarm.summary == twin.summary
+    assert any(isinstance(a, MetainfoReady) for a in d.actions)
 
 
 def test_metainfo_that_matches_the_id_but_does_not_parse() -> None:
@@ -724,3 +745,21 @@ def test_have_sent_to_a_peer_still_owing_its_bitfield() -> None:
     _serve(seed, DATA)
     _hash_all(d, disk)
     assert len(slow.take(ev.Have)) == 4 and d.swarm.complete
+
+
+def test_shutdown_closes_everyone_politely_and_stops_dialing() -> None:
+    d = Driver(meta=META)
+    d.swarm.add_bootstrap("10.0.0.9", 5555, 0.0)
+    d.pump()
+    a = Remote(d, 1, peer_id=HIGH, swarm_dialed=True)
+    a.join(META, have={0})
+    b = Remote(d, 2, peer_id=LOW)
+    d.swarm.shutdown(1.0)
+    d.pump()
+    assert _codes(a) == [ErrorCode.SHUTDOWN] and _codes(b) == [ErrorCode.SHUTDOWN]
+    assert d.closed.keys() == {1, 2}
+    c = Remote(d, 3, peer_id=b"\x11" * 20)
+    assert _closed(d, 3) is ErrorCode.SHUTDOWN
+    d.advance(100.0)
+    assert [x for x in d.actions if isinstance(x, Dial)] == [Dial("10.0.0.9", 5555)]
+    assert _codes(c) == [ErrorCode.SHUTDOWN]

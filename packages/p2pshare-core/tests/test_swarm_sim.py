@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from p2pshare_core.actions import Close, Dial, PeerBanned, PieceFailed
 from p2pshare_core.config import SwarmConfig
 from p2pshare_core.errors import ErrorCode
-from swarm_harness import Network, make_share
+from swarm_harness import Network, Node, make_share
 
 K = 16384
+
+
+def _disk(node: Node) -> bytes:
+    assert node.disk is not None
+    return bytes(node.disk)
 
 
 def test_one_seeder_one_leecher() -> None:
@@ -20,7 +27,7 @@ def test_one_seeder_one_leecher() -> None:
     leech = net.add_node("leech", metainfo=meta)
     net.bootstrap(leech, seed)
     assert net.run(net.all_complete, max_time=60)
-    assert leech.disk == data
+    assert _disk(leech) == data
     assert leech.completed_at is not None and leech.completed_at < 1.0
     stats = leech.swarm.stats(net.now)
     assert stats.complete and stats.bytes_verified == meta.file_size
@@ -35,7 +42,7 @@ def test_big_pieces_are_fetched_in_blocks() -> None:
     leech = net.add_node("leech", metainfo=meta)
     net.bootstrap(leech, seed)
     assert net.run(net.all_complete, max_time=60)
-    assert leech.disk == data
+    assert _disk(leech) == data
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -52,7 +59,7 @@ def test_chain_bootstrap_becomes_a_mesh_via_pex(seed: int) -> None:
         previous = node
     assert net.run(net.all_complete, max_time=600)
     for node in leechers:
-        assert node.disk == data
+        assert _disk(node) == data
     pairs = Counter(tuple(sorted(p)) for p in net.connections())
     assert all(count == 2 for count in pairs.values())  # both ends of one connection per pair
     assert len(pairs) == 15  # 6 nodes, fully meshed through PEX
@@ -77,7 +84,7 @@ def test_corrupt_peer_is_banned_and_download_completes() -> None:
     net.bootstrap(leech, good)
     net.bootstrap(leech, bad)
     assert net.run(net.all_complete, max_time=120)
-    assert leech.disk == data
+    assert _disk(leech) == data
     failed = [a for a in leech.actions if isinstance(a, PieceFailed)]
     assert len(failed) == 4 and all(a.peers == (bad.peer_id,) for a in failed)
     assert PeerBanned(bad.peer_id, bad.host) in leech.actions
@@ -96,7 +103,7 @@ def test_leecher_without_metainfo_fetches_and_verifies_it() -> None:
     net.bootstrap(by_addr, seed)
     assert net.run(net.all_complete, max_time=60)
     for node in (by_id, by_addr):
-        assert node.metainfo == meta and node.disk == data
+        assert node.metainfo == meta and _disk(node) == data
 
 
 def test_big_metainfo_comes_in_chunks_from_several_peers() -> None:
@@ -107,7 +114,7 @@ def test_big_metainfo_comes_in_chunks_from_several_peers() -> None:
     for s in seeds:
         net.bootstrap(fetcher, s)
     assert net.run(net.all_complete, max_time=120)
-    assert fetcher.disk == data
+    assert _disk(fetcher) == data
 
 
 def test_simulated_timers_fire_on_time() -> None:
@@ -133,3 +140,74 @@ def test_empty_share_fetched_by_id() -> None:
     net.bootstrap(fetcher, seed)
     assert net.run(net.all_complete, max_time=10)
     assert fetcher.metainfo == meta and fetcher.completed_at is not None
+
+
+def test_swarm_survives_a_leecher_dying_mid_transfer() -> None:
+    meta, data = make_share(1024 * 1024, K, seed=10)
+    net = Network(seed=10, bandwidth=1e6, latency=0.005)
+    source = net.add_node("seed", metainfo=meta, data=data)
+    leechers = [net.add_node(f"L{i}", metainfo=meta) for i in range(4)]
+    for node in leechers:
+        net.bootstrap(node, source)
+    net.run(lambda: net.now >= 0.3, max_time=600)
+    assert not net.all_complete()
+    net.kill(leechers[0])
+    assert net.run(net.all_complete, max_time=600)
+    for node in leechers[1:]:
+        assert _disk(node) == data
+    dead = (leechers[0].host, leechers[0].port)
+    for node in leechers[1:]:
+        peers = {(p.host, p.port) for p in node.swarm.stats(net.now).peers}
+        assert dead not in peers
+    # later: nobody keeps dialing the dead address (retries stop once nothing is needed)
+    net.run(lambda: False, max_time=net.now + 300)
+    late = [a for n in leechers[1:] for a in n.actions[-50:] if a == Dial(*dead)]
+    assert len(late) <= 3 * 8
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    leechers=st.integers(1, 5),
+    pieces=st.integers(1, 40),
+    piece_kib=st.sampled_from([16, 64, 512]),
+    bandwidth=st.sampled_from([None, 5e6]),
+    fetchers=st.integers(0, 2),
+    corrupt=st.booleans(),
+    data=st.data(),
+)
+def test_random_swarms_always_finish(
+    seed: int,
+    leechers: int,
+    pieces: int,
+    piece_kib: int,
+    bandwidth: float | None,
+    fetchers: int,
+    corrupt: bool,
+    data: st.DataObject,
+) -> None:
+    """Honest nodes bootstrapped along any tree, with or without a liar mixed in, all finish.
+
+    (The tree is over honest nodes: a node whose only contact is a liar, and whose peer ID is
+    the lowest, cannot dial the peers it hears of [DUP-1] once it bans the liar.)
+    """
+    piece_size = piece_kib * 1024
+    size = pieces * piece_size - data.draw(st.integers(0, piece_size - 1))
+    meta, content = make_share(size, piece_size, seed=seed)
+    net = Network(seed=seed, bandwidth=bandwidth, latency=0.003)
+    honest = [net.add_node("seed", metainfo=meta, data=content)]
+    for i in range(leechers):
+        honest.append(net.add_node(f"L{i}", metainfo=meta))
+    for i in range(fetchers):
+        honest.append(net.add_node(f"F{i}", metainfo=None, share_id=meta.share_id))
+    for i, node in enumerate(honest[1:], start=1):
+        net.bootstrap(node, honest[data.draw(st.integers(0, i - 1))])  # a random tree
+    if corrupt:
+        liar = net.add_node("liar", metainfo=meta, data=content, corrupt=True)
+        net.bootstrap(liar, honest[0])
+        for node in honest[1:]:
+            if data.draw(st.booleans()):
+                net.bootstrap(node, liar)
+    assert net.run(lambda: all(n.swarm.complete for n in honest), max_time=900)
+    for node in honest:
+        assert _disk(node) == content

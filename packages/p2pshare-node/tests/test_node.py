@@ -21,6 +21,29 @@ pytestmark = pytest.mark.timeout(60)
 PIECE = 16_384
 
 
+class Recorder:
+    """Keeps every event of a node and lets a test wait for the next one (no sleeps)."""
+
+    def __init__(self, node: Node) -> None:
+        self.events: list[ev.NodeEvent] = []
+        self._changed = asyncio.Event()
+        node.add_listener(self._add)
+
+    def _add(self, event: ev.NodeEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: type[ev.NodeEvent]) -> list[ev.NodeEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait(self, kind: type[ev.NodeEvent], timeout: float) -> ev.NodeEvent:
+        async with asyncio.timeout(timeout):
+            while not self.of(kind):
+                self._changed.clear()
+                await self._changed.wait()
+        return self.of(kind)[0]
+
+
 async def _seeder(path: Path) -> Node:
     node = Node(NodeConfig(share_path=path, piece_size=PIECE))
     await node.start()
@@ -49,7 +72,7 @@ async def test_download_then_keep_seeding(tmp_path: Path) -> None:
             bootstrap=(("127.0.0.1", seeder.listen_port),),
         )
     )
-    queue = leecher.subscribe()
+    seen = Recorder(leecher)
     try:
         await leecher.start()
         await asyncio.wait_for(leecher.wait_complete(), 30)
@@ -57,16 +80,17 @@ async def test_download_then_keep_seeding(tmp_path: Path) -> None:
         assert final.read_bytes() == data
         assert not (out / "data.bin.part").exists()
         assert not (out / "data.bin.part.json").exists()
-        kinds = []
-        while not queue.empty():
-            kinds.append(queue.get_nowait().kind)
+        kinds = [e.kind for e in seen.events]
         assert kinds[0] == "started" and "metadata" in kinds and "completed" in kinds
         assert kinds.count("piece") == 19  # ceil(300001 / 16384)
         # still seeding: a second leecher can fetch from the first one alone
         out2 = tmp_path / "out2"
         out2.mkdir()
         second = Node(NodeConfig(output_dir=out2, bootstrap=(("127.0.0.1", leecher.listen_port),)))
-        await seeder.close()
+        assert not seen.of(ev.PeerDown)
+        await seeder.close()  # [ERR-8]: the leecher is told why the connection ends
+        down = await seen.wait(ev.PeerDown, 10)
+        assert isinstance(down, ev.PeerDown) and "error 16" in down.reason, down
         await second.start()
         await asyncio.wait_for(second.wait_complete(), 30)
         assert (out2 / "data.bin").read_bytes() == data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from p2pshare_core import constants as C
 from p2pshare_core.errors import LocalProtocolError
 from p2pshare_core.events import Handshake
@@ -80,7 +82,7 @@ def same_peer_id(ctx: CaseContext) -> None:
         )
 
 
-def _bad_handshake(ctx: CaseContext, *codes: E, **over: object) -> None:
+def _bad_handshake(ctx: CaseContext, *codes: E, **over: Any) -> None:
     wire = ctx.connect()
     read_handshake(wire)
     wire.write(our_handshake(ctx, peer_id=ctx.peer_id(), **over))

@@ -295,6 +295,10 @@ def build_machine(run: ModelRun) -> type[RuleBasedStateMachine]:
             self.s = ModelSession(ctx)
             run.last_session = self.s
             self.peers_sent = False
+            # Generation may depend only on what we sent, never on the target's timing, or
+            # Hypothesis cannot replay an example: hence these, not the model's live sets.
+            self.sent: list[tuple[int, int, int]] = []
+            self.chunks_sent: set[int] = set()
 
         def teardown(self) -> None:
             try:
@@ -326,16 +330,15 @@ def build_machine(run: ModelRun) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: not self.s.finished and n > 0)
         @rule(triple=triples)
         def request(self, triple: tuple[int, int, int]) -> None:
-            if triple in self.s.model.their_requests:
-                return  # the target may have answered already: a duplicate would be a race
-            if len(self.s.model.their_requests) >= MAX_OUTSTANDING:
-                return
+            if triple in self.sent or len(self.sent) >= MAX_OUTSTANDING:
+                return  # a repeat may or may not still be outstanding: a race, not a test
+            self.sent.append(triple)
             self._send(Request(index=triple[0], offset=triple[1], length=triple[2]))
 
-        @precondition(lambda self: not self.s.finished and bool(self.s.model.their_requests))
+        @precondition(lambda self: not self.s.finished and bool(self.sent))
         @rule(data=st.data())
         def cancel(self, data: st.DataObject) -> None:
-            triple = data.draw(st.sampled_from(sorted(self.s.model.their_requests)))
+            triple = data.draw(st.sampled_from(self.sent))
             self._send(Cancel(index=triple[0], offset=triple[1], length=triple[2]))
 
         @precondition(lambda self: not self.s.finished)
@@ -361,8 +364,9 @@ def build_machine(run: ModelRun) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: not self.s.finished)
         @rule(chunk=st.integers(0, 2))
         def metainfo_request(self, chunk: int) -> None:
-            if chunk in self.s.model.their_metainfo_requests:
+            if chunk in self.chunks_sent:
                 return
+            self.chunks_sent.add(chunk)
             self._send(MetainfoRequest(chunk=chunk))
 
         @precondition(lambda self: not self.s.finished and not self.peers_sent)
@@ -480,8 +484,12 @@ def random_sessions(ctx: CaseContext) -> None:
     if ctx.opts.seed is not None:
         test = hypothesis_seed(ctx.opts.seed)(test)
     program: list[str] = []
+
+    def collect(text: object) -> None:
+        program.append(str(text))
+
     try:
-        with with_reporter(program.append):
+        with with_reporter(collect):
             test()
     except Flaky as exc:
         raise Fail(
@@ -498,8 +506,10 @@ def random_sessions(ctx: CaseContext) -> None:
         verdict = "deterministic" if repro == 3 else "flaky" if repro else "not reproduced"
         ctx.trace.log[:] = log
         ctx.trace.steps[:] = steps
+        program += [n for n in getattr(stop, "__notes__", []) if "Explanation" not in n]
         stop.message = (
             f"{stop.message} -- shrunk after {run.sessions} sessions; re-run 3x: {verdict} "
-            f"({repro}/3)\n" + "\n".join(program)
+            f"({repro}/3)\n    shrunk program:\n      "
+            + "\n      ".join(line for text in program for line in text.splitlines())
         )
         raise

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from p2pshare_cli.exit_codes import ExitCode
 from p2pshare_cli.procs import Event, PeerProcess, ProcessFailed
-from p2pshare_cli.units import format_bytes, format_duration, format_rate
+from p2pshare_cli.units import format_bytes, format_duration, format_iec, format_rate
 
 START_TIMEOUT = 60.0
 MIN_TIMEOUT = 120.0
@@ -85,7 +85,7 @@ async def _demo(
     seed_dir = workdir / "seeder"
     seed_dir.mkdir(exist_ok=True)
     source = seed_dir / "demo.bin"
-    console.print(f"Creating a random {format_bytes(size)} file in {workdir} ...", soft_wrap=True)
+    console.print(f"Creating a random {format_iec(size)} file in {workdir} ...", soft_wrap=True)
     expected_sha1 = await asyncio.to_thread(make_random_file, source, size)
 
     share_args = ["share", str(source), "--json"]

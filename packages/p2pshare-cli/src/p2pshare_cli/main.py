@@ -18,7 +18,7 @@ from p2pshare_node.node import Node
 
 from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
 from p2pshare_cli.reporters import Reporter, make_reporter
-from p2pshare_cli.units import format_bytes, parse_size
+from p2pshare_cli.units import format_bytes, format_iec, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -75,7 +75,8 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
         "--max-upload-rate",
         callback=_size,
         default=None,
-        help="Limit uploads to this many bytes per second (e.g. 2MiB).",
+        metavar="RATE",
+        help="Limit uploads to this many bytes per second (e.g. 2MiB; 0 = no limit).",
     )(func)
     func = click.option(
         "--json", "json_output", is_flag=True, help="Print one JSON event per line on stdout."
@@ -103,6 +104,7 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
     "--piece-size",
     callback=_size,
     default=None,
+    metavar="SIZE",
     help="Piece size, a power of two from 16KiB to 64MiB (default 64KiB, grown for huge files).",
 )
 @_common_options
@@ -125,7 +127,7 @@ def share(
         listen_host=host,
         listen_port=port,
         piece_size=piece_size,
-        max_upload_rate=max_upload_rate,
+        max_upload_rate=max_upload_rate or None,
         faults=frozenset(Fault(f) for f in faults),
     )
     sys.exit(_run(config, json_output, exit_when_done=False))
@@ -146,6 +148,7 @@ def share(
     "--peer",
     "peers",
     callback=_addresses,
+    metavar="HOST:PORT",
     multiple=True,
     help="Another peer to contact first (repeatable).",
 )
@@ -153,6 +156,15 @@ def share(
     "--exit-when-done", is_flag=True, help="Exit 0 once the file is complete and verified."
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file of the same name.")
+@click.option(
+    "--give-up",
+    "give_up",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Exit (code 3) after this long without any peer before completion (0 = never).",
+)
 @_common_options
 def get(
     link: str,
@@ -160,6 +172,7 @@ def get(
     peers: tuple[tuple[str, int], ...],
     exit_when_done: bool,
     force: bool,
+    give_up: float,
     port: int,
     host: str,
     json_output: bool,
@@ -184,7 +197,8 @@ def get(
         listen_host=host,
         listen_port=port,
         force=force,
-        max_upload_rate=max_upload_rate,
+        give_up_after=give_up or None,
+        max_upload_rate=max_upload_rate or None,
         faults=frozenset(Fault(f) for f in faults),
     )
     sys.exit(_run(config, json_output, exit_when_done=exit_when_done))
@@ -200,12 +214,20 @@ def get(
     help="Number of downloading peers.",
 )
 @click.option(
-    "--size", callback=_size, default="64MiB", show_default=True, help="Size of the file."
+    "--size",
+    callback=_size,
+    default="64MiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Size of the random file.",
 )
-@click.option("--piece-size", callback=_size, default=None, help="Piece size of the shared file.")
+@click.option(
+    "--piece-size", callback=_size, default=None, metavar="SIZE", help="Piece size of the file."
+)
 @click.option(
     "--seed-rate",
     callback=_size,
+    metavar="RATE",
     default="16MiB",
     show_default=True,
     help="Upload cap of the seeder, so the peers visibly serve each other (0 = no cap).",
@@ -283,7 +305,7 @@ def _announce(node: Node, reporter: Reporter) -> None:
         return
     reporter.info(
         f"Sharing {meta.name} ({format_bytes(meta.file_size)}, {meta.piece_count} pieces of "
-        f"{format_bytes(meta.piece_size)})\n"
+        f"{format_iec(meta.piece_size)})\n"
         f"Link: {link}\n"
         f"To download it elsewhere, run:\n"
         f"  p2pshare get {shlex.quote(link)}\n"

@@ -141,6 +141,13 @@ class PeerProcess:
         """The event stream has ended (the process exited or closed stdout)."""
         return bool(self._readers) and self._readers[0].done()
 
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT; POSIX only): the node saves its state and exits."""
+        import signal
+
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+
     def kill(self) -> None:
         """Hard kill (SIGKILL on POSIX, TerminateProcess on Windows): simulates a crash."""
         if self.proc is not None and self.proc.returncode is None:

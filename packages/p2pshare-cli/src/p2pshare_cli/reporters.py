@@ -154,7 +154,7 @@ class RichReporter:
         self.console = console or Console()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             TaskProgressColumn(),
             DownloadColumn(),
             TextColumn("{task.fields[rate]}"),
@@ -175,8 +175,9 @@ class RichReporter:
             if not self._started:
                 self.progress.start()
                 self._started = True
+            name = event.name if len(event.name) <= 24 else event.name[:23] + "…"
             self.task = self.progress.add_task(
-                event.name,
+                name,
                 total=event.size,
                 completed=0,
                 rate="",
@@ -186,14 +187,13 @@ class RichReporter:
             )
         elif isinstance(event, ev.Progress) and self.task is not None:
             if self._seeding or event.done == event.total:
-                rate, avg = f"up {format_rate(event.up_rate)}", format_bytes(event.uploaded)
-                left = "-"
+                rate = f"up {format_rate(event.up_rate)}"
+                avg = f"sent {format_bytes(event.uploaded)}"
+                left = ""
             else:
-                rate, avg, left = (
-                    format_rate(event.down_rate),
-                    format_rate(event.down_avg),
-                    eta(event),
-                )
+                rate = format_rate(event.down_rate)
+                avg = f"avg {format_rate(event.down_avg)}"
+                left = f"ETA {eta(event)}"
             self.progress.update(
                 self.task,
                 completed=event.done,

@@ -46,6 +46,16 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def format_iec(n: int) -> str:
+    """Binary units for sizes people chose as powers of two: 65536 -> '64 KiB'."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def format_rate(n: float) -> str:
     return format_bytes(n) + "/s"
 

@@ -51,9 +51,6 @@ class SwarmConfig:
     rechoke_interval: float = RECHOKE_INTERVAL
     optimistic_interval: float = OPTIMISTIC_INTERVAL
     pex_min_interval: float = PEX_MIN_INTERVAL
-    # a peer's two peers messages closer than pex_min_interval - pex_slack are a PEX_VIOLATION
-    # (the slack absorbs network jitter between the sender's clock and our receive times)
-    pex_slack: float = 1.0
     # after a reject, leave that piece alone at that peer for this long
     reject_backoff: float = 10.0
     # peer book

@@ -11,6 +11,7 @@ almost nothing.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,8 @@ class PeerBook:
     def add_bootstrap(self, host: str, port: int, now: float) -> None:
         """A user-given address: dialed now, whatever its peer ID turns out to be."""
         addr = (host, port)
+        if addr in self._banned_addrs or addr in self._self_addrs:
+            return
         known = self._peers.get(addr)
         if known is not None:
             known.bootstrap = True
@@ -75,10 +78,17 @@ class PeerBook:
         for entry in entries:
             if entry.peer_id == self.our_id or entry.port == 0:
                 continue
-            if entry.peer_id >= self.our_id:  # the other side dials (dial rule)
+            if entry.peer_id >= self.our_id:  # the other side dials [DUP-1]
+                continue
+            if not _dialable(entry.host):
                 continue
             addr = (entry.host, entry.port)
-            if addr in self._peers or addr in self._self_addrs or self.is_banned(entry.peer_id):
+            if (
+                addr in self._peers
+                or addr in self._self_addrs
+                or addr in self._banned_addrs
+                or self.is_banned(entry.peer_id)
+            ):
                 continue
             if self._per_source.get(source, 0) >= limit_source:
                 break
@@ -219,14 +229,28 @@ class PeerBook:
         self._schedule(known, now + delay)
 
 
+def _dialable(host: str) -> bool:
+    """Not an address that would make us flood a network [PEX-10]."""
+    address = ipaddress.ip_address(host)  # PeerEntry guarantees a literal
+    if address.is_unspecified or address.is_multicast:
+        return False
+    return not (isinstance(address, ipaddress.IPv4Address) and address == _BROADCAST)
+
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
 def build_pex_entries(
     connected: Iterable[PeerEntry], recipient: bytes | None, limit: int
 ) -> tuple[PeerEntry, ...]:
-    """The peers message for `recipient`: connected peers with a listen port, never itself."""
+    """The peers message for `recipient`: connected peers with a listen port, never itself
+    [PEX-4], each peer once (even while a duplicate connection awaits its close)."""
     out: list[PeerEntry] = []
+    seen: set[bytes] = set()
     for entry in connected:
-        if entry.port == 0 or entry.peer_id == recipient:
+        if entry.port == 0 or entry.peer_id == recipient or entry.peer_id in seen:
             continue
+        seen.add(entry.peer_id)
         out.append(entry)
         if len(out) >= limit:
             break

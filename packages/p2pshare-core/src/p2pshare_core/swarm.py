@@ -73,13 +73,16 @@ from .states import Role, State
 
 __all__ = ["PeerStats", "Swarm", "SwarmStats"]
 
-# Closing with these codes means "do not come back" (or: "we are connected another way").
+# Closed with these codes (by either side): do not redial [ERR-10] (or: connected another way).
 _NO_RETRY = frozenset(
     {
-        ErrorCode.BANNED,
+        ErrorCode.BAD_HANDSHAKE,
+        ErrorCode.UNSUPPORTED_VERSION,
+        ErrorCode.SHARE_MISMATCH,
+        ErrorCode.BAD_METAINFO,
         ErrorCode.DUPLICATE_CONNECTION,
         ErrorCode.SELF_CONNECTION,
-        ErrorCode.SHARE_MISMATCH,
+        ErrorCode.BANNED,
     }
 )
 
@@ -101,6 +104,7 @@ class PeerStats:
     peer_choking: bool
     am_interested: bool
     peer_interested: bool
+    snubbed: bool  # our requests to it timed out (REQUEST_TIMEOUT) since its last block
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,7 @@ class Swarm:
         self._refill_at: float | None = None
         self._verifying_file = False
         self._complete = False
+        self._shutting_down = False
         # upload token bucket (only with max_upload_rate)
         self._tokens = float(config.max_upload_rate or 0)
         self._tokens_at = now
@@ -266,13 +271,16 @@ class Swarm:
         peer.pex = PexPacer(self.config.pex_min_interval)
         self._peers[conn_id] = peer
         if not outbound and len(self._peers) > self.config.max_connections:
-            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections", now)
+            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections", now)  # DUP-7
             return
-        if self.summary is not None:
-            self._send_handshake(peer, now)
+        if self._shutting_down:
+            self._drop(peer, ErrorCode.SHUTDOWN, "shutting down", now)
+        elif self.summary is not None:
+            self._send_handshake(peer, now)  # [HS-11] acceptor at once, [HS-13] dialer too
         elif not outbound:
-            # The acceptor must speak first, but we cannot describe a share we do not know yet.
+            # [HS-17] the acceptor must speak first, but cannot describe a share it does not know
             self._drop(peer, ErrorCode.SHUTDOWN, "share not known yet", now)
+        # else [HS-12]: a dialer that knows no summary waits for the acceptor's handshake
 
     def data_received(self, conn_id: int, data: bytes, now: float) -> None:
         """Bytes arrived on `conn_id` (b"" = EOF)."""
@@ -308,7 +316,11 @@ class Swarm:
         self._maybe_dial(now)
 
     def piece_hashed(self, index: int, digest: bytes, now: float) -> None:
-        """The node's SHA-256 of stored piece `index` (answer to `VerifyPiece`)."""
+        """The node's SHA-256 of stored piece `index` (answer to `VerifyPiece`).
+
+        Good: have it, tell everyone, parole +1 per contributor. Bad: discard, fetch it again
+        elsewhere, parole -2 per contributor, ban at BAN_THRESHOLD [BEH-11, BEH-12].
+        """
         picker, meta = self.picker, self.metainfo
         if picker is None or meta is None or not picker.is_done(index):
             return  # not something we asked for (or asked before a reset): ignore
@@ -320,10 +332,13 @@ class Swarm:
                 self._parole[pid] = self._parole.get(pid, 0) + 1
             self._emit(PieceVerified(index, names))
             have = Have(index=index)
-            for peer in list(self._peers.values()):
+            for peer in self._peers.values():
                 if peer.ready:  # (a ready peer has our handshake and bitfield)
                     self._send(peer, have, now)
-                    self._update_interest(peer, now)
+                    # having more can only make a peer less interesting [MSG-17]
+                    conn = peer.conn
+                    if conn.am_interested and not picker.interesting(peer.conn_id):
+                        self._send(peer, NotInterested(), now)
             if picker.complete:
                 self._verify_file()
             return
@@ -339,7 +354,7 @@ class Swarm:
         self._request_everywhere(now)
 
     def file_hashed(self, digest: bytes, now: float) -> None:
-        """The node's SHA-1 of the whole file (answer to `VerifyFile`)."""
+        """The node's SHA-1 of the whole file (answer to `VerifyFile`) [META-5]."""
         if not self._verifying_file or self.metainfo is None:
             return
         self._verifying_file = False
@@ -387,16 +402,17 @@ class Swarm:
         cfg = self.config
         picker = self.picker
         for peer in list(self._peers.values()):  # one peer's timers never close another
+            # [HS-18] (we also expect the bitfield, which must follow the handshake at once)
             if not peer.bitfield_received and now >= peer.opened_at + cfg.handshake_timeout:
                 self._drop(peer, ErrorCode.TIMEOUT, "no handshake and bitfield in time", now)
                 continue
-            if now >= peer.last_recv + cfg.idle_timeout:
+            if now >= peer.last_recv + cfg.idle_timeout:  # [FRAME-10]
                 self._drop(peer, ErrorCode.TIMEOUT, "peer sent nothing for too long", now)
                 continue
             if picker is not None and peer.bitfield_received:
                 oldest = picker.oldest_request(peer.conn_id)
                 if oldest is not None and now >= oldest + cfg.request_timeout:
-                    picker.release_all(peer.conn_id)  # re-requested elsewhere; peer snubbed
+                    picker.release_all(peer.conn_id)  # [BEH-8] re-requested elsewhere; snubbed
                     peer.snubbed = True
                     peer.depth = cfg.min_pipeline_depth
                     self._request_everywhere(now, skip=peer)
@@ -410,7 +426,7 @@ class Swarm:
                     self._fetch_metainfo(now)
             if peer.pex_version != self._pex_version:
                 self._maybe_pex(peer, now)
-            if (
+            if (  # [FRAME-9]
                 peer.conn.our_state is not State.HANDSHAKE
                 and now >= peer.last_sent + cfg.keepalive_interval
             ):
@@ -429,6 +445,12 @@ class Swarm:
             self._refill_at = None
             self._request_everywhere(now)
         self._maybe_dial(now)
+
+    def shutdown(self, now: float) -> None:
+        """Close every connection politely (error SHUTDOWN first [ERR-8]) and dial no more."""
+        self._shutting_down = True
+        for peer in list(self._peers.values()):
+            self._drop(peer, ErrorCode.SHUTDOWN, "shutting down", now)
 
     def next_action(self) -> Action | None:
         """The next thing to do, or None once drained (drain after every call)."""
@@ -451,6 +473,7 @@ class Swarm:
                 peer_choking=p.conn.peer_choking,
                 am_interested=p.conn.am_interested,
                 peer_interested=p.conn.peer_interested,
+                snubbed=p.snubbed,
             )
             for p in self._peers.values()
             if p.ready
@@ -489,6 +512,7 @@ class Swarm:
 
     # === event handlers ========================================================================
     def _on_handshake(self, peer: _Peer, hs: Handshake, now: float) -> None:
+        """Bans, self [DUP-3], learning the share [HS-16], duplicates [DUP-4, DUP-5], PEX."""
         pid = hs.peer_id
         if self._book.is_banned(pid):
             self._drop(peer, ErrorCode.BANNED, "peer is banned", now)
@@ -509,18 +533,22 @@ class Swarm:
             self._send_handshake(peer, now)
         existing = self._by_peer_id.get(pid)
         if existing is not None:
-            higher = max(pid, self.peer_id)
-            new_initiator = self.peer_id if peer.outbound else pid
-            old_initiator = self.peer_id if existing.outbound else pid
-            if new_initiator == higher and old_initiator != higher:
-                self._drop(existing, ErrorCode.DUPLICATE_CONNECTION, "duplicate connection", now)
+            reason = "duplicate connection"
+            if existing.outbound == peer.outbound:
+                # [DUP-5] both dialed by the same node: that node closes the later one
+                if peer.outbound:
+                    self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, reason, now)
+                    return
+            elif (self.peer_id if peer.outbound else pid) == max(pid, self.peer_id):
+                # [DUP-4] keep the connection dialed by the greater peer ID
+                self._drop(existing, ErrorCode.DUPLICATE_CONNECTION, reason, now)
             else:
-                self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, "duplicate connection", now)
+                self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, reason, now)
                 return
         peer.peer_id = pid
         peer.listen_port = hs.listen_port
         peer.ready = True
-        self._by_peer_id[pid] = peer
+        self._by_peer_id.setdefault(pid, peer)
         host, port = peer.listen_address
         if not peer.outbound:
             self._book.remember(host, port, pid, now)
@@ -554,7 +582,7 @@ class Swarm:
     def _on_request(self, peer: _Peer, event: Request, now: float) -> None:
         picker = self.picker
         assert picker is not None
-        if peer.conn.am_choking or not picker.has(event.index):
+        if peer.conn.am_choking or not picker.has(event.index):  # [MSG-7]
             self._send(
                 peer, Reject(index=event.index, offset=event.offset, length=event.length), now
             )
@@ -634,10 +662,10 @@ class Swarm:
     def _on_peers(self, peer: _Peer, event: Peers, now: float) -> None:
         assert peer.peer_id is not None
         last = peer.last_pex_received
-        if last is not None and now - last < self.config.pex_min_interval - self.config.pex_slack:
+        if last is not None and now - last < self.config.pex_min_interval / 2:
             err = RemoteProtocolError(
                 ErrorCode.PEX_VIOLATION,
-                "PEX-2",
+                "PEX-9",
                 f"peers messages {now - last:.3f} s apart, minimum {self.config.pex_min_interval}",
             )
             self._drop(peer, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
@@ -647,6 +675,7 @@ class Swarm:
             self._maybe_dial(now)
 
     def _on_metainfo_request(self, peer: _Peer, event: MetainfoRequest, now: float) -> None:
+        """Exactly one answer per request [META-11]."""
         blob = self._meta_blob
         start = event.chunk * METAINFO_CHUNK_SIZE
         if blob is None or start >= len(blob):
@@ -739,11 +768,8 @@ class Swarm:
         self._tokens_at = now
         queue = self._upload_queue
         while queue and self._tokens > -1.0:
-            conn_id, block = queue.popleft()
-            peer = self._peers.get(conn_id)
-            if peer is None:
-                continue  # closed meanwhile (cancels and chokes remove their own entries)
-            self._send_block(peer, block, now)
+            conn_id, block = queue.popleft()  # closes, cancels and chokes remove their entries
+            self._send_block(self._peers[conn_id], block, now)
             self._tokens -= block[2]
 
     def _learn_summary(self, summary: ShareSummary, have_bits: bytes | None) -> None:
@@ -760,20 +786,20 @@ class Swarm:
             self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
 
     def _update_interest(self, peer: _Peer, now: float) -> None:
+        """After its bitfield or a have: say we are interested (once) and ask [MSG-17].
+
+        Losing interest happens only when we gain pieces: see `piece_hashed`.
+        """
         picker = self.picker
-        if picker is None or not peer.bitfield_received:
-            return
-        want = picker.interesting(peer.conn_id)
-        conn = peer.conn
-        if want and not conn.am_interested:
-            self._send(peer, Interested(), now)
-        elif not want and conn.am_interested:
-            self._send(peer, NotInterested(), now)
-        if want:
+        assert picker is not None
+        if picker.interesting(peer.conn_id):
+            if not peer.conn.am_interested:  # [MSG-17] only changes are sent
+                self._send(peer, Interested(), now)
             self._request_more(peer, now)
 
     def _request_more(self, peer: _Peer, now: float) -> None:
-        """Top up the peer's request pipeline to its depth."""
+        """Top up the peer's request pipeline to its depth [BEH-1] (never while choked, MSG-8;
+        never before the metainfo is verified, META-10)."""
         picker = self.picker
         conn = peer.conn
         if (
@@ -849,6 +875,8 @@ class Swarm:
             self._send(peer, Peers(entries=entries), now)
 
     def _maybe_dial(self, now: float) -> None:
+        if self._shutting_down:
+            return
         due = self._book.next_deadline()
         if due is None or due > now:
             return
@@ -864,17 +892,22 @@ class Swarm:
         if self.metainfo is not None or not self._meta_missing:
             return
         limit = self.config.metainfo_pipeline
-        for peer in list(self._peers.values()):
-            if not peer.ready or peer.meta_refused or not peer.bitfield_received:
-                continue
-            while self._meta_missing and len(peer.meta_inflight) < limit:
-                chunk = self._meta_missing.pop()
-                peer.meta_inflight[chunk] = now
-                self._send(peer, MetainfoRequest(chunk=chunk), now)
-            if not self._meta_missing:
-                return
+        peers = [
+            p
+            for p in self._peers.values()
+            if p.ready and p.bitfield_received and not p.meta_refused
+        ]
+        missing = self._meta_missing
+        while missing and peers:  # one chunk per peer per round: spread the load [META-15]
+            for peer in peers:
+                if missing:
+                    chunk = missing.pop()
+                    peer.meta_inflight[chunk] = now
+                    self._send(peer, MetainfoRequest(chunk=chunk), now)
+            peers = [p for p in peers if len(p.meta_inflight) < limit]
 
     def _metainfo_complete(self, now: float) -> None:
+        """Verify the assembled metainfo against the share ID [META-14]."""
         summary = self.summary
         assert summary is not None
         blob = b"".join(self._meta_chunks[i] for i in range(len(self._meta_chunks)))
@@ -886,13 +919,13 @@ class Swarm:
                 meta = Metainfo.decode(blob)
             except RemoteProtocolError:
                 meta = None  # hash matched but does not parse: the share ID itself is bad
-        if meta is None or meta.summary != summary:
+        if meta is None:
             self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
-            for pid in sources:
+            for pid in sorted(sources):
                 bad = self._by_peer_id.get(pid)
                 if bad is not None:
                     err = RemoteProtocolError(
-                        ErrorCode.BAD_METAINFO, "META-6", "metainfo does not match the share ID"
+                        ErrorCode.BAD_METAINFO, "META-14", "metainfo does not match the share ID"
                     )
                     self._drop(bad, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
             self._fetch_metainfo(now)
@@ -903,6 +936,15 @@ class Swarm:
         for peer in self._peers.values():
             peer.meta_inflight.clear()
         self._emit(MetainfoReady(meta))
+        if meta.summary != summary:
+            # The handshakes lied about the share (the verified metainfo is the truth): start
+            # over with its geometry, without any of the peers that told us the wrong one.
+            self._learn_summary(meta.summary, None)
+            err = RemoteProtocolError(
+                ErrorCode.SHARE_MISMATCH, "META-8", "handshake summary differs from the metainfo"
+            )
+            for peer in list(self._peers.values()):
+                self._drop(peer, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
         if meta.piece_count == 0:
             self._verify_file()
         self._request_everywhere(now)
@@ -927,7 +969,7 @@ class Swarm:
         now: float,
         error: ProtocolError | None = None,
     ) -> None:
-        """Send an error frame, close, and forget the connection [ERR-1]."""
+        """Send an error frame naming the requirement, close, forget [ERR-3, ERR-4, ERR-8]."""
         frame = Error.from_exception(error) if error is not None else Error.build(code, reason)
         self._emit(Send(peer.conn_id, peer.conn.send(frame)))
         self._emit(Close(peer.conn_id, code, reason))
@@ -948,7 +990,12 @@ class Swarm:
             self._upload_queue = deque(i for i in self._upload_queue if i[0] != peer.conn_id)
         if peer.ready:
             assert pid is not None
-            del self._by_peer_id[pid]  # duplicates are resolved before a peer becomes ready
+            if self._by_peer_id.get(pid) is peer:
+                del self._by_peer_id[pid]
+                for other in self._peers.values():  # a duplicate the peer has yet to close
+                    if other.ready and other.peer_id == pid:
+                        self._by_peer_id[pid] = other
+                        break
             host, port = peer.listen_address
             retry = code not in _NO_RETRY and not self._book.is_banned(pid)
             self._book.disconnected(host, port, pid, now, retry=retry)

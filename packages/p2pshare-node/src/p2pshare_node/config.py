@@ -25,6 +25,9 @@ class NodeConfig:
     progress_interval: float = 0.5  # seconds between Progress events
     state_interval: float = 1.0  # at most one resume-state write per this many seconds
     connect_timeout: float = 10.0
+    # Give up a download after this long without any connected peer (the core's reconnect
+    # schedule, 1+2+...+60 s over 8 tries, is over by then). None = wait forever.
+    give_up_after: float | None = 300.0
     faults: frozenset[Fault] = field(default_factory=frozenset)  # test-only, see faults.py
 
     @property

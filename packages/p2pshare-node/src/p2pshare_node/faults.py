@@ -7,8 +7,11 @@ the conformance suite's catalogue of broken targets (hidden `--fault` CLI option
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from enum import Enum
+
+from p2pshare_core.metainfo import Metainfo
 
 _HAVE = 0x02
 _BITFIELD = 0x01
@@ -19,6 +22,7 @@ class Fault(Enum):
     CORRUPT = "corrupt"  # serve piece data with every byte flipped
     NO_HAVE = "no-have"  # never announce pieces: empty bitfield, no have messages
     IGNORE_REQUEST = "ignore-request"  # silently drop requests: no piece, no reject
+    WRONG_SHA1 = "wrong-sha1"  # seeder: announce a metainfo whose whole-file SHA-1 is wrong
 
 
 class Faults:
@@ -33,6 +37,12 @@ class Faults:
     @property
     def drop_blocks(self) -> bool:
         return Fault.IGNORE_REQUEST in self.faults
+
+    def metainfo(self, meta: Metainfo) -> Metainfo:
+        """The metainfo a seeder announces (every piece hash right, the file hash wrong)."""
+        if Fault.WRONG_SHA1 in self.faults:
+            return dataclasses.replace(meta, file_sha1=bytes(b ^ 0xFF for b in meta.file_sha1))
+        return meta
 
     def block_data(self, data: bytes) -> bytes:
         if Fault.CORRUPT in self.faults:

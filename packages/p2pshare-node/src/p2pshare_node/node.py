@@ -26,6 +26,7 @@ from p2pshare_core.swarm import Swarm
 
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
+from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
 from p2pshare_node.paths import UnsafeNameError, part_path, safe_output_path, state_path
@@ -68,9 +69,8 @@ class Node:
         self._state_written = 0.0
         self._state_handle: asyncio.TimerHandle | None = None
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
-        # Writes, piece hashes and the file hash of a download run in order on one thread, so
-        # a piece is hashed only after its blocks are written, and the loop never blocks on disk.
-        self._disk_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-disk")
+        # Writes, piece hashes and the file hash run in order on one thread (see diskworker.py).
+        self._disk: DiskWorker | None = None
         self._disk_backlog = 0  # bytes handed to the disk thread and not yet written
         self._disk_paused = False
         self._state_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-state")
@@ -80,7 +80,9 @@ class Node:
         self._closed: asyncio.Future[None] | None = None
         self._complete = False
         self._closing = False
+        self._close_started = False
         self._down: RateMeter | None = None
+        self._alone_since: float | None = None
         self._up: RateMeter | None = None
 
     # --- public API --------------------------------------------------------------------------
@@ -118,6 +120,7 @@ class Node:
         self._t0 = loop.time()
         self._done = loop.create_future()
         self._closed = loop.create_future()
+        self._disk = DiskWorker(loop)
         self._down = RateMeter(self._t0)
         self._up = RateMeter(self._t0)
         have: Bitfield | None = None
@@ -148,10 +151,12 @@ class Node:
             self._emit_metadata()
         if have is not None and have.complete():
             self._mark_complete(fetched=0)
-        now = loop.time()
-        for host, port in self.config.bootstrap:
-            self._swarm.add_bootstrap(host, port, now)
-        self._pump()
+
+        def add_bootstrap(swarm: Swarm, now: float) -> None:
+            for host, port in self.config.bootstrap:
+                swarm.add_bootstrap(host, port, now)
+
+        self._drive(add_bootstrap)
         self._ticker = loop.call_later(self.config.progress_interval, self._tick)
 
     async def wait_complete(self) -> None:
@@ -166,8 +171,15 @@ class Node:
 
     async def close(self) -> None:
         """Stop: save resume state, close connections and files. Safe to call twice."""
-        if self._closing:
+        if self._close_started:
             return
+        self._close_started = True
+        protos = list(self._conns.values())
+        if self._swarm is not None and not self._closing:
+            # [ERR-8] say goodbye with error SHUTDOWN on every connection
+            with contextlib.suppress(Exception):
+                self._swarm.shutdown(self._now())
+                self._pump()
         self._closing = True
         for handle in (self._timer, self._ticker, self._state_handle):
             if handle is not None:
@@ -176,14 +188,21 @@ class Node:
             task.cancel()
         for proto in list(self._conns.values()):
             proto.abort()
+        lost = [p.lost for p in protos if p.lost is not None and not p.lost.done()]
+        if lost:  # let the goodbye frames leave before the loop stops
+            await asyncio.wait(lost, timeout=1.0)
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-        self._flush_state(sync=True)
+        try:
+            self._flush_state(sync=True)
+        except NodeError as exc:  # keep closing; the user sees why the state was not saved
+            self._emit(ev.Failed(error=exc.kind.value, message=exc.message))
         self._state_pool.shutdown(wait=True)
         self._hash_pool.shutdown(wait=True, cancel_futures=True)
-        self._disk_pool.shutdown(wait=True)  # queued writes land before the file is closed
+        if self._disk is not None:
+            self._disk.close()  # queued writes land before the file is closed
         if self._store is not None:
             self._store.close()
         if self._closed is not None and not self._closed.done():
@@ -210,6 +229,7 @@ class Node:
             raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
         except Exception as exc:  # the core's LocalProtocolError (name not portable)
             raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+        meta = self._faults.metainfo(meta) if self._faults else meta
         self.metainfo = meta
         self.share_id = meta.share_id
         self.output_path = path.resolve()
@@ -341,22 +361,18 @@ class Node:
         self._conns[conn_id] = proto
         if self._disk_paused:
             proto.pause_reading("disk")
-        self._swarm.connection_opened(conn_id, host, port, proto.outbound, self._now())
-        self._pump()
+        outbound = proto.outbound
+        self._drive(lambda sw, now: sw.connection_opened(conn_id, host, port, outbound, now))
         return conn_id
 
     def data_received(self, conn_id: int, data: bytes) -> None:
-        if self._swarm is None or conn_id not in self._conns:
-            return
-        self._swarm.data_received(conn_id, data, self._now())
-        self._pump()
+        if conn_id in self._conns:
+            self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
 
     def connection_lost(self, conn_id: int) -> None:
         proto = self._conns.pop(conn_id, None)
-        if proto is None or self._swarm is None or self._closing:
-            return
-        self._swarm.connection_lost(conn_id, self._now())
-        self._pump()
+        if proto is not None:
+            self._drive(lambda sw, now: sw.connection_lost(conn_id, now))
 
     def read_block(self, block: PendingBlock) -> bytes | None:
         """File data for a piece message (None if the file cannot be read: we stop serving)."""
@@ -376,6 +392,23 @@ class Node:
     def _now(self) -> float:
         assert self._loop is not None
         return self._loop.time()
+
+    def _drive(self, call: Callable[[Swarm, float], None]) -> None:
+        """Tell the swarm something, then carry out what it decided.
+
+        A bug in the core must not leave a half-updated node running silently: it stops the
+        node with an internal error instead (P2PSHARE_DEBUG=1 re-raises it with a traceback).
+        """
+        swarm = self._swarm
+        if swarm is None or self._closing:
+            return
+        try:
+            call(swarm, self._now())
+            self._pump()
+        except Exception as exc:
+            if os.environ.get("P2PSHARE_DEBUG"):
+                raise
+            self._fail(ErrorKind.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
 
     def _pump(self) -> None:
         """Carry out every pending action, then re-arm the single timer."""
@@ -400,10 +433,7 @@ class Node:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._swarm is None or self._closing:
-            return
-        self._swarm.handle_timer(self._now())
-        self._pump()
+        self._drive(lambda sw, now: sw.handle_timer(now))
 
     def _do(self, action: act.Action) -> None:
         if isinstance(action, act.Send):
@@ -475,17 +505,26 @@ class Node:
         self._emit_metadata()
 
     def _store_block(self, action: act.StoreBlock) -> None:
-        meta, store = self.metainfo, self._store
-        if meta is None or store is None or not store.writable or self._loop is None:
+        meta, store, disk = self.metainfo, self._store, self._disk
+        if meta is None or store is None or not store.writable or disk is None:
             return
         size = len(action.data)
-        future = self._loop.run_in_executor(
-            self._disk_pool,
-            store.write,
-            meta.piece_offset(action.index) + action.offset,
-            action.data,
-        )
-        self._track(future)
+
+        def written(_: object, error: BaseException | None) -> None:
+            self._disk_backlog -= size
+            if self._disk_paused and self._disk_backlog < DISK_BACKLOG_MAX // 2:
+                self._disk_paused = False
+                for proto in self._conns.values():
+                    proto.resume_reading("disk")
+            if error is None or store.closed:
+                return  # (a late duplicate block after completion is moot)
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                self._fail(ErrorKind.FILESYSTEM, f"disk full while writing {store.path}")
+            else:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot write {store.path}: {error}")
+
+        offset = meta.piece_offset(action.index) + action.offset
+        disk.submit(store.write, offset, action.data, done=written)
         self._disk_backlog += size
         if self._disk_backlog > DISK_BACKLOG_MAX and not self._disk_paused:
             self._disk_paused = True  # memory stays bounded when the disk is slower than the net
@@ -494,62 +533,30 @@ class Node:
         assert self._down is not None
         self._down.add(size, self._now())
 
-        def done(fut: asyncio.Future[None]) -> None:
-            self._disk_backlog -= size
-            if self._disk_paused and self._disk_backlog < DISK_BACKLOG_MAX // 2:
-                self._disk_paused = False
-                for proto in self._conns.values():
-                    proto.resume_reading("disk")
-            if fut.cancelled():
-                return
-            exc = fut.exception()
-            if exc is None:
-                return
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                self._fail(ErrorKind.FILESYSTEM, f"disk full while writing {store.path}")
-            else:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot write {store.path}: {exc}")
-
-        future.add_done_callback(done)
-
     def _verify_piece(self, index: int) -> None:
-        meta, store = self.metainfo, self._store
-        assert meta is not None and store is not None and self._loop is not None
-        future = self._loop.run_in_executor(
-            self._disk_pool, store.sha256_range, meta.piece_offset(index), meta.piece_length(index)
-        )
-        self._track(future)
+        meta, store, disk = self.metainfo, self._store, self._disk
+        assert meta is not None and store is not None and disk is not None
 
-        def done(fut: asyncio.Future[bytes]) -> None:
-            if fut.cancelled() or self._closing or self._swarm is None:
+        def hashed(digest: bytes, error: BaseException | None) -> None:
+            if error is not None:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot read back piece {index}: {error}")
                 return
-            exc = fut.exception()
-            if exc is not None:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot read back piece {index}: {exc}")
-                return
-            self._swarm.piece_hashed(index, fut.result(), self._now())
-            self._pump()
+            self._drive(lambda sw, now: sw.piece_hashed(index, digest, now))
 
-        future.add_done_callback(done)
+        offset, length = meta.piece_offset(index), meta.piece_length(index)
+        disk.submit(store.sha256_range, offset, length, done=hashed)
 
     def _verify_file(self) -> None:
-        store = self._store
-        assert store is not None and self._loop is not None
-        pool = self._disk_pool if store.writable else self._hash_pool
-        future = self._loop.run_in_executor(pool, store.sha1_file)
-        self._track(future)
+        store, disk = self._store, self._disk
+        assert store is not None and disk is not None
 
-        def done(fut: asyncio.Future[bytes]) -> None:
-            if fut.cancelled() or self._closing or self._swarm is None:
+        def hashed(digest: bytes, error: BaseException | None) -> None:
+            if error is not None:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot read back the file: {error}")
                 return
-            exc = fut.exception()
-            if exc is not None:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot read back the file: {exc}")
-                return
-            self._swarm.file_hashed(fut.result(), self._now())
-            self._pump()
+            self._drive(lambda sw, now: sw.file_hashed(digest, now))
 
-        future.add_done_callback(done)
+        disk.submit(store.sha1_file, done=hashed)
 
     def _finish_download(self) -> None:
         """Rename NAME.part into place, drop the state file, keep seeding from the final file."""
@@ -609,9 +616,7 @@ class Node:
                 self.config.connect_timeout,
             )
         except (TimeoutError, OSError):
-            if self._swarm is not None and not self._closing:
-                self._swarm.dial_failed(host, port, self._now())
-                self._pump()
+            self._drive(lambda sw, now: sw.dial_failed(host, port, now))
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         self._tasks.add(future)
@@ -620,7 +625,7 @@ class Node:
     # --- failure, events, state --------------------------------------------------------------
     def _fail(self, kind: ErrorKind, message: str) -> None:
         """A fatal, user-visible failure: report it and stop the node."""
-        if self._closing:
+        if self._closing or self._close_started:
             return
         error = NodeError(kind, message)
         self._emit(ev.Failed(error=kind.value, message=message))
@@ -681,7 +686,24 @@ class Node:
         if self._closing or self._loop is None:
             return
         self._emit_progress()
-        self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
+        self._check_alone()
+        if not self._closing:
+            self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
+
+    def _check_alone(self) -> None:
+        """Stop an unfinished download that has had no peer for give_up_after seconds."""
+        limit = self.config.give_up_after
+        if self._complete or self._peers or limit is None:
+            self._alone_since = None
+            return
+        now = self._now()
+        if self._alone_since is None:
+            self._alone_since = now
+        elif now - self._alone_since >= limit:
+            self._fail(
+                ErrorKind.UNREACHABLE,
+                f"no peer for {limit:.0f}s: every known peer is gone or refuses us",
+            )
 
     def _state_changed(self) -> None:
         if self._state_file is None:

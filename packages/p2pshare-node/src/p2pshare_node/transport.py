@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from p2pshare_node.node import Node
 
 READ_SIZE = 256 * 1024
-WRITE_HIGH_WATER = 4 * 1024 * 1024
-WRITE_LOW_WATER = 1024 * 1024
+WRITE_HIGH_WATER = 1024 * 1024
+WRITE_LOW_WATER = 256 * 1024
 BATCH_BYTES = 1024 * 1024
 QUEUE_GUARD = 2048  # queued sends before reading pauses (the core allows 512 requests a peer)
 
@@ -54,11 +54,13 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self._pause_reasons: set[str] = set()  # "queue" (our sends back up), "disk" (writes lag)
         self._flush_scheduled = False
         self.closing = False
+        self.lost: asyncio.Future[None] | None = None  # done when the connection is gone
 
     # --- asyncio callbacks -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.lost = asyncio.get_running_loop().create_future()
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         if self.outbound:
             host, port = self.dial_host, self.dial_port
@@ -80,6 +82,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._queue.clear()
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
         self.node.connection_lost(self.conn_id)
 
     def pause_writing(self) -> None:

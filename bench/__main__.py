@@ -1,0 +1,179 @@
+"""`python -m bench`: p2pshare vs libtorrent vs a bare loop vs the original JSON design.
+
+Not a test: a measurement. Contenders alternate within every run so that drift on this shared
+machine hits all of them alike; results are medians with min-max ranges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import adapters, plan, report, runner
+from bench.datafile import generate
+from bench.plan import MiB
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="64 MiB, 1 run each: under a minute")
+    ap.add_argument("--runs", type=int, default=None, help="runs per contender (default 3)")
+    ap.add_argument("--scenarios", default=",".join(plan.ALL_SCENARIOS), help="e.g. a,b,c,d,s")
+    ap.add_argument("--size", type=parse_size, default=None, help="file size (default 1GiB)")
+    ap.add_argument("--c-size", type=parse_size, default=None, help="file size for (c)")
+    ap.add_argument("--c-dmin", type=float, default=None, help="target D_min seconds for (c)")
+    ap.add_argument("--contenders", default=None, help="subset, e.g. p2pshare,libtorrent")
+    ap.add_argument("--no-verify", action="store_true", help="skip the post-run SHA-1 check")
+    ap.add_argument("--tmp", type=Path, default=None, help="where temp files go")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    size = args.size or (64 * MiB if args.quick else 1 << 30)
+    runs = args.runs or (1 if args.quick else 3)
+    scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    unknown = set(scenarios) - set(plan.ALL_SCENARIOS)
+    if unknown:
+        ap.error(f"unknown scenarios {sorted(unknown)}")
+    variants = plan.build(scenarios, size, args.quick, args.c_size, args.c_dmin)
+    exe = Path(sys.executable).with_name("p2pshare")
+    contenders = {c.name: c for c in adapters.all_contenders(exe)}
+    if args.contenders:
+        keep = set(args.contenders.split(","))
+        contenders = {k: c for k, c in contenders.items() if k in keep}
+    if not exe.exists():
+        print(f"bench: {exe} not found; running without p2pshare", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    tmp = Path(tempfile.mkdtemp(prefix="p2pshare-bench-", dir=args.tmp))
+    results: list[runner.Result] = []
+    started = time.time()
+    try:
+        sources = make_sources(variants, tmp)
+        for run in range(runs):
+            for vi, v in enumerate(variants):
+                names = [n for n in v.contenders if n in contenders]
+                k = (run + vi) % max(1, len(names))
+                for name in names[k:] + names[:k]:  # rotate who goes first
+                    res = runner.run_trial(
+                        contenders[name], v, sources[v.size], tmp, run, not args.no_verify
+                    )
+                    results.append(res)
+                    print(progress_line(res), flush=True)
+    except KeyboardInterrupt:
+        print("bench: interrupted; reporting what finished", file=sys.stderr)
+    finally:
+        runner.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    rows = report.summarize(variants, results)
+    checks = report.targets(variants, rows)
+    notes = [f"{c.name}: {c.note}" for c in contenders.values() if c.note] + [
+        "MB/s = leechers x file size / time until the last leecher is complete and verified.",
+        "x lt / x bare = speed ratio from median times (>1: p2pshare faster).",
+        "seedCPU/G = seeder CPU seconds while serving (after start-up hashing) per GiB of file.",
+        "leechCPU/G = leecher CPU seconds (whole process life) per GiB of file.",
+        "libtorrent leechers keep seeding after DONE; p2pshare leechers run get --exit-when-done.",
+        "RSS MiB = peak resident set size (VmHWM sampled every 20 ms); libtorrent's includes "
+        "mmap'd file pages.",
+    ]
+    text = "\n".join(
+        [
+            f"p2pshare bench, {dt.datetime.now():%Y-%m-%d %H:%M}, {platform.platform()}, "
+            f"{os.cpu_count()} CPUs, {runs} run(s), {time.time() - started:.0f} s",
+            report.table(rows),
+            "",
+            report.targets_text(checks),
+            "",
+            "Notes:",
+            *(f"  - {n}" for n in notes),
+        ]
+    )
+    print("\n" + text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    doc: dict[str, Any] = {
+        "meta": meta(args, size, runs, started),
+        "notes": notes,
+        "summary": rows,
+        "targets": checks,
+        "trials": [r.as_dict() for r in results],
+    }
+    for name in (f"bench-{stamp}.json", "latest.json"):
+        report.write_json(args.out / name, doc)
+    (args.out / "latest.txt").write_text(text + "\n")
+    if report.write_chart(args.out / "latest.png", rows):
+        print(f"wrote {args.out}/latest.json, latest.txt, latest.png")
+    else:
+        print(f"wrote {args.out}/latest.json, latest.txt (no matplotlib: no chart)")
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def make_sources(variants: list[plan.Variant], tmp: Path) -> dict[int, runner.Source]:
+    sources: dict[int, runner.Source] = {}
+    base = os.urandom(64 * MiB)
+    for size in sorted({v.size for v in variants}):
+        need = size + max(v.size * v.leechers for v in variants if v.size == size) + 512 * MiB
+        free = shutil.disk_usage(tmp).free
+        if free < need:
+            raise SystemExit(f"bench: {size >> 20} MiB scenarios need {need >> 20} MiB free")
+        path = tmp / f"src-{size >> 20}MiB.bin"
+        t = time.monotonic()
+        sha1 = generate(path, size, base)
+        print(f"generated {path.name} in {time.monotonic() - t:.1f} s", flush=True)
+        sources[size] = runner.Source(path, size, sha1)
+    del base  # keep the harness small: children are measured, not the harness
+    return sources
+
+
+def progress_line(r: runner.Result) -> str:
+    if not r.ok:
+        return f"  {r.variant:<48} {r.contender:<10} run {r.run}: FAILED {r.error[:200]}"
+    if r.seconds is None:
+        return f"  {r.variant:<48} {r.contender:<10} run {r.run}: start-up {r.startup_s:.2f} s"
+    return (
+        f"  {r.variant:<48} {r.contender:<10} run {r.run}: {r.seconds:.2f} s "
+        f"({r.mb_per_s:.0f} MB/s, start-up {r.startup_s:.2f} s, load {r.loadavg})"
+    )
+
+
+def meta(args: argparse.Namespace, size: int, runs: int, started: float) -> dict[str, Any]:
+    try:
+        import libtorrent
+
+        lt_version = str(libtorrent.__version__)
+    except ImportError:
+        lt_version = None
+    return {
+        "date": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "libtorrent": lt_version,
+        "size": size,
+        "runs": runs,
+        "quick": args.quick,
+        "scenarios": args.scenarios,
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

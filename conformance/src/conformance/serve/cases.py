@@ -1,0 +1,214 @@
+"""Serve-mode cases: judgements over what the fake swarm observed of a downloader."""
+
+from __future__ import annotations
+
+from conformance.outcomes import Fail, Timeout, Unsupported
+from conformance.registry import case
+from conformance.serve.swarm import ConnLog, Observation
+
+SECTION = "serve"
+
+
+def _downloader_conns(obs: Observation) -> list[ConnLog]:
+    return [c for c in obs.conns if c.handshake is not None]
+
+
+def _swarm_only(obs: Observation) -> None:
+    if obs.scenario != "swarm":
+        raise Unsupported(f"not judged in the {obs.scenario} scenario")
+
+
+@case("link-share-checked", section=SECTION, requirements=("LINK-6", "HS-14"), kind="serve")
+def link_share_checked(obs: Observation) -> None:
+    """Dialing a full link whose share ID differs from the acceptor's: the downloader fails the
+    connection (SHARE_MISMATCH) and asks that peer for nothing."""
+    if obs.scenario != "wrong-link":
+        raise Unsupported("run `serve --scenario wrong-link` to judge this")
+    entry = obs.by_role("entry")
+    if not entry:
+        raise Fail("the downloader never dialed the link", expected="a connection", actual="none")
+    for c in entry:
+        if c.asked:
+            raise Fail(
+                "requested data from a peer serving another share",
+                expected="SHARE_MISMATCH and close [LINK-6]",
+                actual=f"{c.asked} request(s)",
+            )
+        if c.their_error is not None and c.their_error.code != 6:
+            raise Fail(
+                "wrong error",
+                expected="SHARE_MISMATCH [LINK-6]",
+                actual=f"error code {c.their_error.code}",
+            )
+        if not c.closed:
+            raise Timeout("connection left open", expected="close [LINK-6]", actual="open")
+
+
+@case("completes", section=SECTION, requirements=("MSG-2", "META-14", "META-4"), kind="serve")
+def completes(obs: Observation) -> None:
+    """The downloader fetches and verifies the metainfo, then announces every piece (have)."""
+    _swarm_only(obs)
+    if obs.completed_at is None:
+        have = len({i for c in obs.by_role("entry") for _, i in c.haves})
+        raise Timeout(
+            "download did not complete",
+            expected=f"have for all {obs.share.meta.piece_count} pieces [MSG-2]",
+            actual=f"{have} pieces announced to the entry peer",
+        )
+
+
+@case(
+    "no-violations",
+    section=SECTION,
+    requirements=(
+        "STATE-3",
+        "FRAME-4",
+        "FRAME-6",
+        "MSG-3",
+        "MSG-5",
+        "MSG-6",
+        "META-16",
+        "HS-16",
+        "HS-17",
+        "HS-1",
+        "HS-5",
+        "BF-1",
+        "BF-3",
+        "PEX-1",
+    ),
+    kind="serve",
+)
+def no_violations(obs: Observation) -> None:
+    """Every frame the downloader sent to every fake peer passes the core model's checks
+    (handshake echoes the share, requests in range and within the limits, ...)."""
+    _swarm_only(obs)
+    for c in obs.conns:
+        if c.violations:
+            req, reason = c.violations[0]
+            raise Fail(
+                f"protocol violation on the {c.role} peer's connection",
+                expected=f"frames the spec allows [{req}]",
+                actual=reason,
+            )
+        if c.handshake is not None and c.handshake.flags != 0:
+            raise Fail("flags set", expected="flags 0 [HS-5]", actual=str(c.handshake.flags))
+    if not _downloader_conns(obs):
+        raise Fail(
+            "the downloader never completed a handshake", expected="a connection", actual="none"
+        )
+
+
+@case("bitfield-honest", section=SECTION, requirements=("BF-4", "MSG-2"), kind="serve")
+def bitfield_honest(obs: Observation) -> None:
+    """Bitfields and haves claim only pieces the downloader received good data for."""
+    _swarm_only(obs)
+    good: dict[int, float] = {}
+    for c in obs.conns:
+        for t, index, ok in c.served:
+            if ok:
+                good[index] = min(t, good.get(index, t))
+    for c in obs.conns:
+        if c.bits:
+            claimed = [
+                i for i in range(obs.share.meta.piece_count) if c.bits[i // 8] & (0x80 >> (i % 8))
+            ]
+            early = [i for i in claimed if i not in good or good[i] > c.opened]
+            if early:
+                raise Fail(
+                    "bitfield claims unverified pieces",
+                    expected="no such bits [BF-4]",
+                    actual=f"pieces {early[:8]} to the {c.role} peer",
+                )
+        for t, index in c.haves:
+            if index not in good or good[index] > t:
+                raise Fail(
+                    "have for a piece never received intact",
+                    expected="have only after verifying [MSG-2, BEH-11]",
+                    actual=f"have({index}) to the {c.role} peer",
+                )
+
+
+@case("discards-corrupt", section=SECTION, requirements=("BEH-11", "META-4"), kind="serve")
+def discards_corrupt(obs: Observation) -> None:
+    """A piece received corrupt is neither announced nor served until good data arrived."""
+    _swarm_only(obs)
+    corrupt = [(t, i) for c in obs.by_role("corrupt") for t, i, ok in c.served if not ok]
+    if not corrupt:
+        raise Unsupported("the downloader requested nothing from the corrupt peer")
+    bitfield_honest(obs)  # announcing a corrupt-only piece is caught there
+    bad_fetch = [i for c in obs.by_role("entry") for i, ok in c.fetched_back if not ok]
+    if bad_fetch:
+        raise Fail(
+            "served data that does not match the piece hash",
+            expected="only verified data [MSG-11, BEH-11]",
+            actual=f"pieces {bad_fetch}",
+        )
+
+
+@case("serves-verified-data", section=SECTION, requirements=("MSG-11", "MSG-4"), kind="serve")
+def serves_verified_data(obs: Observation) -> None:
+    """Pieces the entry peer downloads back from the downloader match their hashes."""
+    _swarm_only(obs)
+    fetched = [(i, ok) for c in obs.by_role("entry") for i, ok in c.fetched_back]
+    if not fetched:
+        raise Unsupported("the downloader never unchoked the entry peer")
+    bad = [i for i, ok in fetched if not ok]
+    if bad:
+        raise Fail(
+            "served data does not match the hash",
+            expected="verified bytes [MSG-11]",
+            actual=f"pieces {bad}",
+        )
+
+
+@case("dial-rule", section=SECTION, requirements=("DUP-1", "PEX-10", "TERM-3"), kind="serve")
+def dial_rule(obs: Observation) -> None:
+    """The peer with the highest possible ID, learned by PEX, is never dialed."""
+    _swarm_only(obs)
+    if obs.by_role("high"):
+        raise Fail(
+            "dialed a PEX peer with a higher peer ID",
+            expected="no connection to ff..ff [DUP-1]",
+            actual=f"{len(obs.by_role('high'))} connection(s)",
+        )
+
+
+@case(
+    "dials-lower-ids",
+    section=SECTION,
+    requirements=("PEX-10", "DUP-2"),
+    level="SHOULD",
+    kind="serve",
+)
+def dials_lower_ids(obs: Observation) -> None:
+    """PEX peers with lower IDs are dialed (they hold pieces the downloader needs)."""
+    _swarm_only(obs)
+    missing = [r for r in ("corrupt", "reject", "silent") if not obs.by_role(r)]
+    if missing:
+        raise Fail(
+            "PEX peers not dialed",
+            expected="connections to every lower-ID peer",
+            actual=f"never dialed: {', '.join(missing)}",
+        )
+
+
+@case(
+    "refetches-elsewhere",
+    section=SECTION,
+    requirements=("BEH-12", "BEH-8"),
+    level="SHOULD",
+    kind="serve",
+)
+def refetches_elsewhere(obs: Observation) -> None:
+    """Pieces that were corrupt, rejected or unanswered were fetched from a good peer."""
+    _swarm_only(obs)
+    lost = {i for c in obs.by_role("corrupt") for _, i, ok in c.served if not ok}
+    lost |= {t[0] for c in obs.by_role("reject") + obs.by_role("silent") for _, t in c.requests}
+    good = {i for c in obs.by_role("entry") for _, i, ok in c.served if ok}
+    missing = sorted(lost - good)
+    if missing:
+        raise Fail(
+            "pieces not re-fetched from a good peer",
+            expected="re-requests [BEH-12]",
+            actual=f"pieces {missing[:8]}",
+        )

@@ -1,0 +1,360 @@
+"""A scripted swarm of fake peers that observe a downloader.
+
+The entry peer (the one in the printed link) serves everything and lists the others by PEX: a
+peer serving corrupt data, one rejecting every request, one that goes silent, and one whose
+peer ID is higher than any random ID, which the downloader must never dial (DUP-1). Every
+connection runs the core Connection as the model of the downloader, so any frame it forbids is
+recorded as a violation with its requirement ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from p2pshare_core import constants as C
+from p2pshare_core.connection import Connection
+from p2pshare_core.errors import LocalProtocolError, RemoteProtocolError
+from p2pshare_core.events import (
+    NEED_DATA,
+    Bitfield,
+    ConnectionClosed,
+    Error,
+    Handshake,
+    Have,
+    Interested,
+    MetainfoData,
+    MetainfoReject,
+    MetainfoRequest,
+    PeerEntry,
+    Peers,
+    Piece,
+    Reject,
+    Request,
+    Unchoke,
+)
+from p2pshare_core.metainfo import Metainfo, chunk_bounds, chunk_count
+from p2pshare_core.states import Role
+
+from conformance import craft
+
+ROLES = ("entry", "corrupt", "reject", "silent", "high")
+SCENARIOS = ("swarm", "wrong-link")
+"""swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served."""
+
+
+@dataclass
+class GeneratedShare:
+    data: bytes
+    meta: Metainfo
+
+    @property
+    def blob(self) -> bytes:
+        return self.meta.encode()
+
+
+def generate_share(size: int, piece_size: int, seed: int) -> GeneratedShare:
+    data = random.Random(seed).randbytes(size)
+    hashes = tuple(
+        hashlib.sha256(data[i : i + piece_size]).digest() for i in range(0, size, piece_size)
+    )
+    meta = Metainfo("conformance.bin", size, piece_size, hashlib.sha1(data).digest(), hashes)
+    return GeneratedShare(data, meta)
+
+
+@dataclass
+class ConnLog:
+    """What one downloader connection to one fake peer did."""
+
+    role: str
+    opened: float
+    handshake: Handshake | None = None
+    bits: bytes | None = None
+    requests: list[tuple[float, tuple[int, int, int]]] = field(default_factory=list)
+    haves: list[tuple[float, int]] = field(default_factory=list)
+    served: list[tuple[float, int, bool]] = field(default_factory=list)  # time, index, good
+    violations: list[tuple[str, str]] = field(default_factory=list)  # requirement, reason
+    their_error: Error | None = None
+    fetched_back: list[tuple[int, bool]] = field(default_factory=list)  # index, hash ok
+    max_outstanding: int = 0
+    asked: int = 0  # requests and metainfo requests received
+    closed: bool = False
+
+
+@dataclass
+class Observation:
+    """Everything the fake swarm saw; the serve cases judge it."""
+
+    share: GeneratedShare
+    peer_ids: dict[str, bytes]
+    scenario: str = "swarm"
+    ports: dict[str, int] = field(default_factory=dict)
+    conns: list[ConnLog] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    completed_at: float | None = None
+
+    def by_role(self, role: str) -> list[ConnLog]:
+        return [c for c in self.conns if c.role == role]
+
+    def haves(self) -> set[int]:
+        return {i for c in self.conns for _, i in c.haves}
+
+
+class FakeSwarm:
+    """Runs the fake peers on an event loop in a background thread."""
+
+    def __init__(
+        self,
+        share: GeneratedShare,
+        host: str = "127.0.0.1",
+        entry_port: int = 0,
+        scenario: str = "swarm",
+    ) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        self.scenario = scenario
+        self.share = share
+        self.host = host
+        self.entry_port = entry_port
+        ids = {
+            "entry": b"\x00" * 19 + b"\x01",
+            "corrupt": b"\x00" * 19 + b"\x02",
+            "reject": b"\x00" * 19 + b"\x03",
+            "silent": b"\x00" * 19 + b"\x04",
+            "high": b"\xff" * 20,
+        }
+        self.obs = Observation(share=share, peer_ids=ids, scenario=scenario)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._fetches = 0
+
+    @property
+    def link(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        share_id = self.share.meta.share_id
+        if self.scenario == "wrong-link":  # the link names a share the peers do not serve
+            share_id = hashlib.sha256(b"not this share" + share_id).digest()
+        return f"p2pshare://{host}:{self.obs.ports['entry']}/{share_id.hex()}"
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake swarm did not start")
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def wait_complete(self, timeout: float) -> bool:
+        """True once the downloader announced every piece to the entry peer; then give the
+        entry peer's fetch-back requests a moment to be answered. With a wrong link: once the
+        downloader has hung up on the entry peer."""
+        deadline = time.monotonic() + timeout
+        if self.scenario == "wrong-link":
+            while time.monotonic() < deadline:
+                entry = self.obs.by_role("entry")
+                if entry and all(c.closed for c in entry):
+                    return True
+                time.sleep(0.05)
+            return False
+        n = self.share.meta.piece_count
+        while time.monotonic() < deadline:
+            entry_haves = {i for c in self.obs.by_role("entry") for _, i in c.haves}
+            if len(entry_haves) >= n:
+                self.obs.completed_at = time.monotonic()
+                break
+            time.sleep(0.05)
+        else:
+            return False
+        settle = min(deadline, time.monotonic() + 3.0)
+        while time.monotonic() < settle:
+            answered = sum(len(c.fetched_back) for c in self.obs.by_role("entry"))
+            if self._fetches >= min(3, n) and answered >= self._fetches:
+                break
+            time.sleep(0.05)
+        return True
+
+    # -- the servers ----------------------------------------------------------------------------
+    async def _main(self) -> None:
+        # writes to a downloader that already hung up are expected here, not worth a warning
+        logging.getLogger("asyncio").setLevel(logging.ERROR)
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        servers = []
+        for role in ROLES:
+            port = self.entry_port if role == "entry" else 0
+            server = await asyncio.start_server(self._handler(role), self.host, port)
+            self.obs.ports[role] = server.sockets[0].getsockname()[1]
+            servers.append(server)
+        self._ready.set()
+        await self._stop.wait()
+        for server in servers:
+            server.close()
+
+    def _handler(
+        self, role: str
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(role, reader, writer)
+
+        return handle
+
+    async def _serve(
+        self, role: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        log = ConnLog(role=role, opened=time.monotonic())
+        self.obs.conns.append(log)
+        try:
+            await self._session(role, log, reader, writer)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            log.closed = True
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _session(
+        self, role: str, log: ConnLog, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        meta = self.share.meta
+        conn = Connection(Role.ACCEPTOR, meta.share_id)
+        hs = Handshake(
+            peer_id=self.obs.peer_ids[role],
+            listen_port=self.obs.ports[role],
+            share_id=meta.share_id,
+            file_size=meta.file_size,
+            piece_size=meta.piece_size,
+            file_sha1=meta.file_sha1,
+            name=meta.name,
+        )
+        writer.write(
+            conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(meta.piece_count)))
+        )
+        if role == "entry":
+            entries = tuple(
+                PeerEntry(peer_id=self.obs.peer_ids[r], host=self.host, port=self.obs.ports[r])
+                for r in ROLES
+                if r != "entry"
+            )
+            writer.write(conn.send(Peers(entries=entries)))
+        await writer.drain()
+        while True:
+            data = await reader.read(1 << 16)
+            conn.receive_data(data)
+            if not await self._events(role, log, conn, writer):
+                return
+            if not data:
+                return
+            await writer.drain()
+
+    async def _events(
+        self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter
+    ) -> bool:
+        meta = self.share.meta
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as err:
+                if not (self.scenario == "wrong-link" and err.requirement == "HS-14"):
+                    log.violations.append((err.requirement, f"{err.code.name}: {err.reason}"))
+                writer.write(conn.send(Error.from_exception(err)))
+                await writer.drain()
+                return False
+            if event is NEED_DATA:
+                return True
+            now = time.monotonic()
+            if isinstance(event, ConnectionClosed):
+                return False
+            if isinstance(event, Error):
+                log.their_error = event
+                return False
+            if isinstance(event, Handshake):
+                log.handshake = event
+            elif isinstance(event, Bitfield):
+                log.bits = event.bits
+            elif isinstance(event, Interested) and conn.am_choking:
+                writer.write(conn.send(Unchoke()))
+            if isinstance(event, Request | MetainfoRequest):
+                log.asked += 1
+            if isinstance(event, Request):
+                log.requests.append((now, (event.index, event.offset, event.length)))
+                log.max_outstanding = max(log.max_outstanding, len(conn.their_requests))
+                self._answer(role, log, conn, writer, event)
+            elif isinstance(event, Have):
+                log.haves.append((now, event.index))
+                self._fetch_back(role, log, conn, writer)
+            elif isinstance(event, Unchoke):
+                self._fetch_back(role, log, conn, writer)
+            elif isinstance(event, Piece):
+                plen = meta.piece_length(event.index)
+                ok = (
+                    event.offset == 0
+                    and len(event.data) == plen
+                    and hashlib.sha256(event.data).digest() == meta.piece_hashes[event.index]
+                )
+                log.fetched_back.append((event.index, ok))
+                self._fetch_back(role, log, conn, writer)
+            elif isinstance(event, Reject):
+                log.fetched_back.append((event.index, True))
+            elif isinstance(event, MetainfoRequest):
+                blob = self.share.blob
+                if event.chunk < chunk_count(len(blob)):
+                    lo, hi = chunk_bounds(len(blob), event.chunk)
+                    writer.write(
+                        conn.send(
+                            MetainfoData(chunk=event.chunk, total_size=len(blob), data=blob[lo:hi])
+                        )
+                    )
+                else:
+                    writer.write(conn.send(MetainfoReject(chunk=event.chunk)))
+
+    def _answer(
+        self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter, req: Request
+    ) -> None:
+        meta = self.share.meta
+        if role == "silent":
+            return  # never answers: the downloader must get the block elsewhere (BEH-8)
+        if role == "reject" or conn.am_choking:
+            writer.write(conn.send(Reject(index=req.index, offset=req.offset, length=req.length)))
+            return
+        start = meta.piece_offset(req.index) + req.offset
+        data = self.share.data[start : start + req.length]
+        good = role != "corrupt"
+        if not good:
+            data = bytes(b ^ 0x5A for b in data)
+        log.served.append((time.monotonic(), req.index, good))
+        writer.write(conn.send(Piece(index=req.index, offset=req.offset, data=data)))
+
+    def _fetch_back(
+        self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter
+    ) -> None:
+        """The entry peer downloads up to 3 announced pieces back to check what is served."""
+        if role != "entry" or self._fetches >= 3 or conn.our_requests:
+            return
+        announced = [i for _, i in log.haves if i not in {j for j, _ in log.fetched_back}]
+        if not announced:
+            return
+        try:
+            if not conn.am_interested:
+                writer.write(conn.send(Interested()))
+            if conn.peer_choking:
+                return
+            index = announced[0]
+            length = self.share.meta.piece_length(index)
+            if length > C.MAX_BLOCK_LENGTH:
+                return
+            writer.write(conn.send(Request(index=index, offset=0, length=length)))
+            self._fetches += 1
+        except LocalProtocolError:
+            return

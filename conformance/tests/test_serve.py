@@ -1,0 +1,68 @@
+"""Serve mode against the reference downloader (`p2pshare get`), healthy and broken."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conformance.outcomes import Outcome
+from conformance.serve.cli import judge, run_serve
+from conftest import P2PSHARE
+
+pytestmark = pytest.mark.slow
+
+
+def _download(
+    tmp_path: Path, *extra: str, timeout: float = 30, scenario: str = "swarm"
+) -> dict[str, Outcome]:
+    if not P2PSHARE.exists():
+        pytest.skip("p2pshare CLI not installed in .venv")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def launch(link: str) -> None:
+        out = tmp_path / "dl"
+        out.mkdir()
+        procs.append(
+            subprocess.Popen(
+                # no --exit-when-done: it keeps seeding, so the entry peer can fetch pieces back
+                [str(P2PSHARE), "get", link, "-o", str(out), *extra],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+    try:
+        obs = run_serve(size=512 * 1024, timeout=timeout, on_link=launch, scenario=scenario)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(10)
+    return {r.name: r.outcome for r in judge(obs, strict=True)}
+
+
+def test_reference_downloader_passes(tmp_path: Path) -> None:
+    outcomes = _download(tmp_path)
+    must = {
+        n: o
+        for n, o in outcomes.items()
+        if n not in ("serve/dials-lower-ids", "serve/refetches-elsewhere")
+    }
+    assert all(o in (Outcome.PASS, Outcome.UNSUPPORTED) for o in must.values()), outcomes
+    assert outcomes["serve/completes"] == Outcome.PASS
+
+
+def test_downloader_that_never_sends_have_is_caught(tmp_path: Path) -> None:
+    outcomes = _download(tmp_path, "--fault", "no-have", timeout=8)
+    assert outcomes["serve/completes"].is_failure, outcomes
+
+
+def test_downloader_serving_corrupt_data_is_caught(tmp_path: Path) -> None:
+    outcomes = _download(tmp_path, "--fault", "corrupt")
+    assert outcomes["serve/serves-verified-data"].is_failure, outcomes
+
+
+def test_reference_downloader_refuses_a_wrong_link(tmp_path: Path) -> None:
+    outcomes = _download(tmp_path, timeout=15, scenario="wrong-link")
+    assert outcomes["serve/link-share-checked"] == Outcome.PASS, outcomes
