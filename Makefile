@@ -48,12 +48,22 @@ docs-serve: venv
 clean:
 	rm -rf $(VENV) .tools site .pytest_cache .mypy_cache .ruff_cache
 
-## bench: p2pshare vs libtorrent vs bare loop vs the original JSON design (not a test; ~20 min)
-bench: venv
-	$(UV_BIN) pip install --quiet --python $(BIN)/python -r bench/requirements.txt
-	$(BIN)/python -m bench $(BENCH_ARGS)
+# Bench-only dependencies live outside the uv-managed venv (a `uv sync` would remove them mid-run).
+BENCH_DEPS := .tools/bench-deps
+BENCH_ENV := PYTHONPATH=$(BENCH_DEPS)
+.PHONY: bench-deps bench-profile
+
+bench-deps: venv
+	$(UV_BIN) pip install --quiet --python $(BIN)/python --target $(BENCH_DEPS) -r bench/requirements.txt
+
+## bench: p2pshare vs libtorrent vs bare loop vs the original JSON design (not a test; ~25 min)
+bench: bench-deps
+	$(BENCH_ENV) $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## bench-quick: the same at 64 MiB, one run each (under a minute)
-bench-quick: venv
-	$(UV_BIN) pip install --quiet --python $(BIN)/python -r bench/requirements.txt
-	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+bench-quick: bench-deps
+	$(BENCH_ENV) $(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+## bench-profile: py-spy profiles of a p2pshare seeder and leecher (1 GiB, 64 KiB pieces)
+bench-profile: bench-deps
+	$(BENCH_ENV) $(BIN)/python -m bench.profile $(BENCH_ARGS)

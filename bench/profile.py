@@ -31,10 +31,18 @@ except ImportError:
 
 
 def pyspy() -> str:
-    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(found).exists():
-        raise SystemExit("bench.profile: py-spy not installed (pip install py-spy)")
-    return found
+    """py-spy from PATH, beside this Python, or in a PYTHONPATH --target dir (make bench-deps)."""
+    places = [
+        Path(p) / "bin" / "py-spy" for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    ]
+    places.append(Path(sys.executable).with_name("py-spy"))
+    found = shutil.which("py-spy")
+    if found:
+        return found
+    for place in places:
+        if place.exists():
+            return str(place)
+    raise SystemExit("bench.profile: py-spy not installed (make bench-deps)")
 
 
 def record(

@@ -169,3 +169,40 @@ async def test_unsafe_name_from_peer_is_refused(tmp_path: Path) -> None:
         server.close()
     assert list(out.iterdir()) == []
     assert not (tmp_path / "evil").exists()
+
+
+async def test_resume_with_every_piece_finishes_without_peers(tmp_path: Path) -> None:
+    """Stopped after the last piece but before the rename: the restart completes alone."""
+    path, data = _file(tmp_path, 3 * PIECE + 5)
+    meta = build_metainfo(path, PIECE)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data.bin.part").write_bytes(data)
+    save_state(
+        out / "data.bin.part.json",
+        ResumeState(metainfo=meta, link="", verified=frozenset(range(meta.piece_count))),
+    )
+    node = Node(NodeConfig(output_dir=out, share_id=meta.share_id, bootstrap=()))
+    try:
+        await node.start()
+        await asyncio.wait_for(node.wait_complete(), 10)
+    finally:
+        await node.close()
+    assert sorted(p.name for p in out.iterdir()) == ["data.bin"]
+    assert (out / "data.bin").read_bytes() == data
+
+
+async def test_empty_file(tmp_path: Path) -> None:
+    """Zero pieces: the metainfo alone completes the download (whole-file SHA-1 of b"")."""
+    path, _ = _file(tmp_path, 0)
+    seeder = await _seeder(path)
+    out = tmp_path / "out"
+    out.mkdir()
+    leecher = Node(NodeConfig(output_dir=out, bootstrap=(("127.0.0.1", seeder.listen_port),)))
+    try:
+        await leecher.start()
+        await asyncio.wait_for(leecher.wait_complete(), 10)
+    finally:
+        await leecher.close()
+        await seeder.close()
+    assert (out / "data.bin").read_bytes() == b""

@@ -272,7 +272,21 @@ class Node:
 
     async def _resume(self, state: ResumeState) -> Bitfield:
         self._open_download(state.metainfo, resuming=True)
-        return await self._recheck(state)
+        have = await self._recheck(state)
+        if have.complete():
+            # Stopped between the last piece and the rename: the swarm will treat us as a
+            # seeder, so the whole-file check and the rename are ours to finish now.
+            store = self._store
+            assert store is not None
+            loop = asyncio.get_running_loop()
+            digest = await loop.run_in_executor(self._hash_pool, store.sha1_file)
+            if digest != state.metainfo.file_sha1:
+                raise NodeError(
+                    ErrorKind.INTEGRITY,
+                    "every piece verified but the whole file does not match its SHA-1",
+                )
+            self._move_into_place()
+        return have
 
     async def _recheck(self, state: ResumeState) -> Bitfield:
         """Re-hash the pieces the state file lists: only what is really on disk counts."""
@@ -559,10 +573,19 @@ class Node:
         disk.submit(store.sha1_file, done=hashed)
 
     def _finish_download(self) -> None:
-        """Rename NAME.part into place, drop the state file, keep seeding from the final file."""
+        """Every piece and the whole file verified: move it into place and keep seeding."""
+        try:
+            self._move_into_place()
+        except NodeError as exc:
+            self._fail(exc.kind, exc.message)
+            return
+        assert self._down is not None
+        self._mark_complete(fetched=self._down.total)
+
+    def _move_into_place(self) -> None:
+        """Rename NAME.part to NAME, drop the state file, reopen the file read-only."""
         store, final = self._store, self.output_path
         if store is None or final is None or not store.writable:
-            self._mark_complete(fetched=0)
             return
         try:
             store.sync()
@@ -570,15 +593,14 @@ class Node:
             os.replace(store.path, final)
             self._store = PieceStore.open_readonly(final)
         except OSError as exc:
-            self._fail(ErrorKind.FILESYSTEM, f"cannot move the download into place: {exc}")
-            return
+            raise NodeError(
+                ErrorKind.FILESYSTEM, f"cannot move the download into place: {exc}"
+            ) from None
         if self._state_file is not None:
             with contextlib.suppress(OSError):
                 self._state_file.unlink()
             self._state_file = None
             self._state_dirty = False
-        assert self._down is not None
-        self._mark_complete(fetched=self._down.total)
 
     def _mark_complete(self, fetched: int) -> None:
         if self._complete:
