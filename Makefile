@@ -7,6 +7,7 @@ UV_BIN := .tools/bin/uv
 endif
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
+export NO_MKDOCS_2_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -139,6 +139,10 @@ class Node:
             config=config,
             now=loop.time(),
         )
+        if self._swarm.summary is not None and self._server is not None:
+            # accept before announcing: the link in the Started event must work at once
+            self._serving = True
+            await self._server.start_serving()
         self._emit(
             ev.Started(
                 peer_id=self.peer_id.hex(),
