@@ -56,6 +56,9 @@ BENCH_ENV := PYTHONPATH=$(BENCH_DEPS)
 
 bench-deps: venv
 	$(UV_BIN) pip install --quiet --python $(BIN)/python --target $(BENCH_DEPS) -r bench/requirements.txt
+	@# uv does not byte-compile (pip does): without .pyc every p2pshare process start compiles
+	@# click/rich/construct from source, which users of a pip install never pay.
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib packages > /dev/null || true
 
 ## bench: p2pshare vs libtorrent vs bare loop vs the original JSON design (not a test; ~25 min)
 bench: bench-deps

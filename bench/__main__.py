@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    floor = hash_floor()
     rows = report.summarize(variants, results)
     checks = report.targets(variants, rows)
     notes = [f"{c.name}: {c.note}" for c in contenders.values() if c.note] + [
@@ -91,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         "seedCPU/G = seeder CPU seconds while serving (after start-up hashing) per GiB of file.",
         "leechCPU/G = leecher CPU seconds (whole process life) per GiB of file.",
         "libtorrent leechers keep seeding after DONE; p2pshare leechers run get --exit-when-done.",
+        f"hash floor on this machine now: SHA-256 {floor['sha256_mb_s']:.0f} MB/s, SHA-1 "
+        f"{floor['sha1_mb_s']:.0f} MB/s -> a leecher that hashes every byte with both spends at "
+        f"least {floor['both_cpu_s_per_gib']:.2f} CPU s/GiB on hashing alone.",
         "RSS MiB = peak resident set size (VmHWM sampled every 20 ms); libtorrent's includes "
         "mmap'd file pages.",
     ]
     text = "\n".join(
         [
             f"p2pshare bench, {dt.datetime.now():%Y-%m-%d %H:%M}, {platform.platform()}, "
-            f"{os.cpu_count()} CPUs, {runs} run(s), {time.time() - started:.0f} s",
+            f"{os.cpu_count()} CPUs, {runs} run(s), {time.time() - started:.0f} s, "
+            f"code {git_state()}",
             report.table(rows),
             "",
             report.targets_text(checks),
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     doc: dict[str, Any] = {
-        "meta": meta(args, size, runs, started),
+        "meta": {**meta(args, size, runs, started), "hash_floor": floor},
         "notes": notes,
         "summary": rows,
         "targets": checks,
@@ -143,6 +148,22 @@ def make_sources(variants: list[plan.Variant], tmp: Path) -> dict[int, runner.So
     return sources
 
 
+def hash_floor() -> dict[str, float]:
+    """Single-core SHA-256 and SHA-1 speed now: the CPU floor under the leecher's CPU/GiB."""
+    import hashlib
+
+    block = os.urandom(1 << 20)
+    speeds: dict[str, float] = {}
+    for name in ("sha256", "sha1"):
+        t = time.perf_counter()
+        for _ in range(256):
+            hashlib.new(name, block).digest()
+        speeds[f"{name}_mb_s"] = 256 * (1 << 20) / (time.perf_counter() - t) / 1e6
+    gib = (1 << 30) / 1e6
+    speeds["both_cpu_s_per_gib"] = gib / speeds["sha256_mb_s"] + gib / speeds["sha1_mb_s"]
+    return speeds
+
+
 def progress_line(r: runner.Result) -> str:
     if not r.ok:
         return f"  {r.variant:<48} {r.contender:<10} run {r.run}: FAILED {r.error[:200]}"
@@ -172,7 +193,35 @@ def meta(args: argparse.Namespace, size: int, runs: int, started: float) -> dict
         "quick": args.quick,
         "scenarios": args.scenarios,
         "seconds": round(time.time() - started, 1),
+        "git": git_state(),
     }
+
+
+def git_state() -> str | None:
+    """Commit of the measured code, '+dirty' when packages/ has uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "packages"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -206,7 +206,8 @@ def write_chart(path: Path, rows: list[dict[str, Any]]) -> bool:
         return False
     rows = [r for r in rows if r["mb_per_s"] is not None]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    names = list(dict.fromkeys(r["contender"] for r in rows))
+    order = ["p2pshare", "libtorrent", "bareloop", "jsonb64"]
+    names = sorted({r["contender"] for r in rows}, key=lambda n: [*order, n].index(n))
     if not variants:
         return False
     fig, ax = plt.subplots(figsize=(max(8, 2.2 * len(variants)), 5))

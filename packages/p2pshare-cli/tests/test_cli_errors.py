@@ -70,12 +70,25 @@ def test_port_in_use(tmp_path: Path) -> None:
         )
 
 
-def test_output_directory_missing(tmp_path: Path) -> None:
+def test_output_directory_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
     _check(
-        run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(tmp_path / "missing")),
-        ExitCode.FILESYSTEM,
-        "not a directory",
+        run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(tmp_path / "file")),
+        ExitCode.USAGE,
+        "is a file",
     )
+    _check(  # a directory that cannot be created (its parent is a file): works even as root
+        run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(tmp_path / "file" / "sub")),
+        ExitCode.FILESYSTEM,
+        "cannot create",
+    )
+
+
+def test_missing_output_directory_is_created(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "downloads"
+    # the peer is unreachable, but only after the folder was made ready
+    _check(run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(out)), ExitCode.UNREACHABLE, "")
+    assert out.is_dir()
 
 
 def test_help_documents_exit_codes() -> None:

@@ -503,3 +503,44 @@ def test_send_side_handshake_and_error_checks() -> None:
     conn = Connection(Role.ACCEPTOR, SHARE_ID)
     assert _local_error(conn, ev.Error(code=999)).requirement == "ERR-1"
     assert _local_error(Connection(Role.ACCEPTOR), ev.Error(code=0)).requirement == "ERR-1"
+
+
+def test_send_requests_matches_one_send_per_request() -> None:
+    """The batch path is byte-identical to send(Request) and keeps the same books."""
+    _, one = active_pair()
+    _, batch = active_pair()
+    triples = [(0, 0, 100), (1, 50, 10), (2, 0, 1)]
+    wire = b"".join(one.send(ev.Request(index=i, offset=o, length=n)) for i, o, n in triples)
+    assert batch.send_requests(triples) == wire
+    assert batch.our_requests == one.our_requests == set(triples)
+    assert batch.send_requests([]) == b""
+
+
+@pytest.mark.parametrize(
+    ("triples", "code"),
+    [
+        ([(0, 0, 0)], ErrorCode.OUT_OF_RANGE),
+        ([(99, 0, 1)], ErrorCode.OUT_OF_RANGE),
+        ([(0, PIECE, 1)], ErrorCode.OUT_OF_RANGE),
+        ([(0, -1, 1)], ErrorCode.MALFORMED),
+        ([(0, 0, 1), (0, 0, 1)], ErrorCode.UNEXPECTED_MESSAGE),
+    ],
+)
+def test_send_requests_rules(triples: list[tuple[int, int, int]], code: ErrorCode) -> None:
+    _, dialer = active_pair()
+    with pytest.raises(LocalProtocolError) as info:
+        dialer.send_requests(triples)
+    assert info.value.code is code
+    assert dialer.our_state is State.ERROR
+
+
+def test_send_requests_checks_the_state_and_the_limit() -> None:
+    fresh = Connection(Role.DIALER, SHARE_ID)
+    with pytest.raises(LocalProtocolError) as info:
+        fresh.send_requests([(0, 0, 1)])
+    assert info.value.code is ErrorCode.UNEXPECTED_MESSAGE
+    _, dialer = active_pair()
+    dialer.send_requests([(0, offset, 1) for offset in range(MAX_PEER_REQUESTS)])
+    with pytest.raises(LocalProtocolError) as info:
+        dialer.send_requests([(1, 0, 1)])
+    assert info.value.code is ErrorCode.TOO_MANY_REQUESTS

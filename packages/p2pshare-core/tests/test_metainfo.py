@@ -179,3 +179,25 @@ def test_wire_constants_match_the_spec_table() -> None:
     assert c.MAX_FILE_SIZE == 8_796_093_022_208
     assert (c.MIN_METAINFO_SIZE, c.MAX_METAINFO_SIZE, c.MAX_METAINFO_CHUNKS) == (40, 4_194_598, 65)
     assert (c.MAX_PEX_ENTRIES, c.MAX_PEER_REQUESTS, c.MAX_REASON_LENGTH) == (50, 512, 1024)
+
+
+def test_metainfo_geometry_matches_its_summary() -> None:
+    meta = Metainfo("a", 40000, 16384, b"\x00" * 20, (b"\x01" * 32,) * 3)
+    assert meta.summary is meta.summary  # cached: asked for on every block
+    for i in range(3):
+        assert meta.piece_length(i) == meta.summary.piece_length(i)
+        assert meta.piece_offset(i) == meta.summary.piece_offset(i)
+    for bad in (-1, 3):
+        with pytest.raises(IndexError):
+            meta.piece_length(bad)
+        with pytest.raises(IndexError):
+            meta.piece_offset(bad)
+
+
+def test_encoding_is_computed_once_and_decode_keeps_the_bytes_it_parsed() -> None:
+    meta = Metainfo("a", 40000, 16384, b"\x00" * 20, (b"\x01" * 32,) * 3)
+    encoded = meta.encode()
+    assert meta.encode() is encoded  # served to peers and saved every second: built once
+    again = Metainfo.decode(encoded)
+    assert again.encode() is encoded and again == meta
+    assert Metainfo.decode(bytearray(encoded)).encode() == encoded

@@ -370,3 +370,53 @@ class PickerMachine(RuleBasedStateMachine):
 
 PickerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 TestPickerMachine = PickerMachine.TestCase
+
+
+def test_ties_are_broken_in_a_window_at_the_lowest_missing_piece() -> None:
+    """[BEH-4] random among equally rare pieces, but only near the first unrequested piece."""
+    n, window = 1000, 16
+    firsts = set()
+    for seed in range(10):
+        p = Picker(
+            file_size=n * K, piece_size=K, rng=random.Random(seed), random_first=0, window=window
+        )
+        p.add_peer(1, _bits(n, set(range(n))))
+        picked = [b[0] for b in p.pick(1, 8, 0.0)]
+        firsts.add(picked[0])
+        assert picked[0] < window
+        assert max(picked) < window + 8  # each pick moves the window by at most one piece
+        for i in picked:
+            p.block_received(1, (i, 0, K))
+            p.piece_verified(i)
+        more = [b[0] for b in p.pick(1, 40, 0.0)]
+        assert len(set(more)) == 40
+        assert max(more) < window + 48  # the window slides as the front fills
+    assert len(firsts) > 5  # still random inside the window
+
+
+def test_rarity_beats_the_window() -> None:
+    n = 300
+    p = Picker(file_size=n * K, piece_size=K, rng=random.Random(2), random_first=0, window=8)
+    p.add_peer(1, _bits(n, set(range(n))))
+    p.add_peer(2, _bits(n, set(range(n - 1))))  # everything but the last piece twice
+    assert p.pick(1, 1, 0.0)[0][0] == n - 1  # the rarest, far outside the window
+    # equally rare pieces outside the window only: still found
+    q = Picker(file_size=n * K, piece_size=K, rng=random.Random(3), random_first=0, window=8)
+    q.add_peer(1, _bits(n, set(range(n))))
+    q.add_peer(2, _bits(n, set(range(10))))  # pieces 10.. are the rarest
+    assert q.pick(1, 1, 0.0)[0][0] >= 10
+    with pytest.raises(ValueError, match="window"):
+        Picker(file_size=K, piece_size=K, window=0)
+
+
+def test_window_probes_fall_back_to_a_scan_and_reopened_pieces_count() -> None:
+    n = 64
+    p = Picker(file_size=n * K, piece_size=K, rng=random.Random(4), random_first=0, window=n)
+    p.add_peer(1, _bits(n, set(range(n))))
+    taken = [b[0] for b in p.pick(1, n - 1, 0.0)]
+    assert len(set(taken)) == n - 1
+    (last,) = p.pick(1, 1, 0.0)  # one OPEN piece left: the probes miss, the scan finds it
+    assert {last[0], *taken} == set(range(n))
+    p.release_all(1)  # everything OPEN again: the window moves back to the front
+    p.add_peer(2, _bits(n, set(range(n))))
+    assert {b[0] for b in p.pick(2, n, 0.0)} == set(range(n))

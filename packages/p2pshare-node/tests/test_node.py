@@ -206,3 +206,84 @@ async def test_empty_file(tmp_path: Path) -> None:
         await leecher.close()
         await seeder.close()
     assert (out / "data.bin").read_bytes() == b""
+
+
+@pytest.mark.parametrize("zero_copy", [True, False], ids=["sendfile", "read-write"])
+async def test_both_upload_paths_deliver_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zero_copy: bool
+) -> None:
+    """os.sendfile (Linux) and read + write (elsewhere) send the same bytes, in order."""
+    from p2pshare_node import transport
+
+    if zero_copy and not transport.ZERO_COPY:
+        pytest.skip("no os.sendfile / TCP_CORK here")
+    monkeypatch.setattr(transport, "ZERO_COPY", zero_copy)
+    path, data = _file(tmp_path, 12 * 1024 * 1024 + 5)
+    seeder = Node(NodeConfig(share_path=path, piece_size=1 << 20))
+    await seeder.start()
+    out = tmp_path / "out"
+    out.mkdir()
+    leecher = Node(NodeConfig(output_dir=out, bootstrap=(("127.0.0.1", seeder.listen_port),)))
+    try:
+        await leecher.start()
+        await asyncio.wait_for(leecher.wait_complete(), 30)
+        assert hashlib.sha1((out / "data.bin").read_bytes()).digest() == hashlib.sha1(data).digest()
+    finally:
+        await leecher.close()
+        await seeder.close()
+
+
+async def test_a_slow_reader_gets_every_block_intact(tmp_path: Path) -> None:
+    """A tiny receive window fills the seeder's socket mid-block: the rest of the block must
+    follow through the transport, in order, and later blocks after it."""
+    import socket
+
+    from p2pshare_core.connection import Connection, Role
+    from p2pshare_core.events import NEED_DATA, Bitfield, Interested, Piece, Unchoke
+
+    path, data = _file(tmp_path, 6 * 1024 * 1024)
+    seeder = Node(NodeConfig(share_path=path, piece_size=1 << 20))
+    await seeder.start()
+    meta = seeder.metainfo
+    assert meta is not None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", seeder.listen_port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    conn = Connection(Role.DIALER, meta.share_id)
+    received: dict[tuple[int, int], bytes] = {}
+
+    async def next_event() -> object:
+        while (event := conn.next_event()) is NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        return event
+
+    try:
+        hello = Handshake(
+            peer_id=b"r" * 20,
+            listen_port=0,
+            share_id=meta.share_id,
+            file_size=meta.file_size,
+            piece_size=meta.piece_size,
+            file_sha1=meta.file_sha1,
+            name=meta.name,
+        )
+        writer.write(conn.send(hello) + conn.send(Bitfield(bits=b"\0")) + conn.send(Interested()))
+        async with asyncio.timeout(30):
+            while not isinstance(await next_event(), Unchoke):
+                pass
+            blocks = [
+                (i, o, 1 << 18) for i in range(meta.piece_count) for o in range(0, 1 << 20, 1 << 18)
+            ]
+            writer.write(conn.send_requests(blocks))
+            while len(received) < len(blocks):
+                event = await next_event()
+                if isinstance(event, Piece):
+                    received[(event.index, event.offset)] = event.data
+        for (index, offset), block in received.items():
+            start = index * meta.piece_size + offset
+            assert block == data[start : start + len(block)]
+    finally:
+        writer.close()
+        await seeder.close()

@@ -80,6 +80,7 @@ __all__ = [
     "encode",
     "encode_reference",
     "piece_header",
+    "request_frame",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -311,6 +312,11 @@ _HAVE_ID: Final = 0x02
 def piece_header(index: int, offset: int, length: int) -> bytes:
     """The 13 bytes preceding `length` bytes of piece data (for sendfile-style zero-copy)."""
     return _PIECE_HEADER.pack(length + 9, _PIECE_ID, index, offset)
+
+
+def request_frame(index: int, offset: int, length: int) -> bytes:
+    """The whole request frame for one block (Connection.send_requests' path)."""
+    return _BLOCK_FRAME.pack(13, _REQUEST_ID, index, offset, length)
 
 
 def encode(event: Event) -> bytes:

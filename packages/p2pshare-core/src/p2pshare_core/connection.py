@@ -10,10 +10,10 @@ raises LocalProtocolError. Either way that direction goes to State.ERROR for goo
 from __future__ import annotations
 
 import struct
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from typing import Final
 
-from .codec import MESSAGES, decode_from, encode, piece_header
+from .codec import MESSAGES, decode_from, encode, piece_header, request_frame
 from .constants import (
     LENGTH_PREFIX_SIZE,
     MAX_BLOCK_LENGTH,
@@ -83,7 +83,9 @@ class Connection:
         self.role = role
         self._share_id = share_id
         self._summary: ShareSummary | None = None
-        self._piece_count = 0
+        self._piece_count = 0  # geometry, fixed by the first handshake either way
+        self._piece_size = 0
+        self._file_size = 0
         self._ours = _Side()
         self._theirs = _Side()
         self._buf = bytearray()
@@ -149,8 +151,10 @@ class Connection:
 
     # --- receiving -------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Buffer bytes from the peer; b"" means the peer closed its side (EOF). Parses nothing."""
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer bytes from the peer; b"" means the peer closed its side (EOF). Parses nothing.
+
+        The bytes are copied: `data` may be the caller's reusable read buffer."""
         if self._eof:
             raise RuntimeError("received data after EOF")
         if not data:
@@ -256,6 +260,30 @@ class Connection:
             return b""
         return encode(event)
 
+    def send_requests(self, blocks: Iterable[Triple]) -> bytes:
+        """Request every (index, offset, length) in `blocks`; the frames, concatenated.
+
+        The same rules as `send(Request(...))` for each block (LocalProtocolError, and our side
+        goes to ERROR, on the first that breaks one), without building an event per request:
+        the swarm tops up pipelines of up to 64 requests on every block it receives.
+        """
+        frames: list[bytes] = []
+        try:
+            new_state = self._state_check(Request, incoming=False)
+            requests = self._ours.requests
+            for index, offset, length in blocks:
+                if offset < 0 or index < 0:  # what Request.__post_init__ refuses (TERM-1)
+                    raise LocalProtocolError(
+                        ErrorCode.MALFORMED, "TERM-1", f"negative field in request {index, offset}"
+                    )
+                self._check_request((index, offset, length), requests, incoming=False)
+                frames.append(request_frame(index, offset, length))
+        except LocalProtocolError:
+            self._ours.state = State.ERROR
+            raise
+        self._ours.state = new_state
+        return b"".join(frames)
+
     def send_piece_header(self, index: int, offset: int, length: int) -> bytes:
         """Answer request (index, offset, length) with a piece whose data the caller sends
         itself right after these 13 bytes (zero-copy from the file)."""
@@ -300,9 +328,7 @@ class Connection:
         self, index: int, offset: int, length: int, incoming: bool, requirement: str
     ) -> None:
         """MSG-3 (request, reject, cancel) / MSG-9 (piece): the block lies inside the share."""
-        summary = self._summary
-        assert summary is not None  # a side is ACTIVE only after a handshake fixed the geometry
-        if index >= self._piece_count:
+        if index >= self._piece_count:  # (0 until a handshake fixed the geometry)
             raise self._fail(
                 incoming,
                 ErrorCode.OUT_OF_RANGE,
@@ -316,14 +342,34 @@ class Connection:
                 requirement,
                 f"block length {length} not in 1..{MAX_BLOCK_LENGTH}",
             )
-        if offset + length > summary.piece_length(index):
+        piece_length = min(self._piece_size, self._file_size - index * self._piece_size)
+        if offset + length > piece_length:
             raise self._fail(
                 incoming,
                 ErrorCode.OUT_OF_RANGE,
                 requirement,
                 f"block {offset}+{length} runs past the end of piece {index} "
-                f"({summary.piece_length(index)} bytes)",
+                f"({piece_length} bytes)",
             )
+
+    def _check_request(self, triple: Triple, requests: set[Triple], incoming: bool) -> None:
+        """MSG-3, MSG-5, MSG-6 for one request; records it as outstanding."""
+        self._check_block(*triple, incoming, "MSG-3")
+        if triple in requests:
+            raise self._fail(
+                incoming,
+                ErrorCode.UNEXPECTED_MESSAGE,
+                "MSG-6",
+                f"request {triple} is already outstanding",
+            )
+        if len(requests) >= MAX_PEER_REQUESTS:
+            raise self._fail(
+                incoming,
+                ErrorCode.TOO_MANY_REQUESTS,
+                "MSG-5",
+                f"more than {MAX_PEER_REQUESTS} requests outstanding",
+            )
+        requests.add(triple)
 
     def _check_index(self, index: int, incoming: bool) -> None:
         if index >= self._piece_count:
@@ -358,23 +404,9 @@ class Connection:
             self._answer(receiver, triple, incoming)
         elif kind is Request:
             assert isinstance(event, Request)
-            triple = (event.index, event.offset, event.length)
-            self._check_block(*triple, incoming, "MSG-3")
-            if triple in sender.requests:
-                raise self._fail(
-                    incoming,
-                    ErrorCode.UNEXPECTED_MESSAGE,
-                    "MSG-6",
-                    f"request {triple} is already outstanding",
-                )
-            if len(sender.requests) >= MAX_PEER_REQUESTS:
-                raise self._fail(
-                    incoming,
-                    ErrorCode.TOO_MANY_REQUESTS,
-                    "MSG-5",
-                    f"more than {MAX_PEER_REQUESTS} requests outstanding",
-                )
-            sender.requests.add(triple)
+            self._check_request(
+                (event.index, event.offset, event.length), sender.requests, incoming
+            )
         elif kind is Reject:
             assert isinstance(event, Reject)
             triple = (event.index, event.offset, event.length)
@@ -463,6 +495,8 @@ class Connection:
         self._share_id = hs.share_id
         self._summary = summary
         self._piece_count = summary.piece_count
+        self._piece_size = summary.piece_size
+        self._file_size = summary.file_size
         sender.handshake = hs
 
     def _check_bitfield(self, event: Bitfield, incoming: bool) -> None:

@@ -6,6 +6,11 @@ non-seed availability count, random order inside a bucket, positions indexed so 
 between buckets in O(1)); seeds are counted once rather than per piece, so a seed connecting or
 leaving costs O(1) and rarest-first for a seed is "the first piece of the lowest bucket".
 
+Ties between equally rare pieces are broken at random within a window of `window` pieces that
+starts at the lowest piece neither received nor requested [BEH-4]: random enough that peers
+downloading together hold different pieces to trade, yet nearly in file order, so the node can
+hash the whole file while it downloads instead of in one pass at the end.
+
 Piece life cycle: OPEN (in a bucket) -> ACTIVE (some blocks requested or received) -> DONE (every
 block received, waiting for the hash) -> HAVE; a failed hash puts a DONE piece back to OPEN.
 """
@@ -23,6 +28,9 @@ Block = tuple[int, int, int]
 """A request triple: (piece index, offset, length)."""
 
 _OPEN, _ACTIVE, _DONE, _HAVE = 0, 1, 2, 3
+TIE_BREAK_WINDOW = 128
+"""Pieces, from the lowest unrequested one, among which equally rare pieces are chosen [BEH-4]."""
+_PROBES = 4  # random tries in the window before scanning it
 
 _BIT_TABLE = [bytes((b >> (7 - i)) & 1 for i in range(8)) for b in range(256)]
 
@@ -86,15 +94,19 @@ class Picker:
         rng: random.Random | None = None,
         block_size: int = MAX_BLOCK_LENGTH,
         random_first: int = 4,
+        window: int = TIE_BREAK_WINDOW,
     ) -> None:
         """`have` is a wire bitfield of the pieces we already hold (None: none)."""
         if not 1 <= block_size <= MAX_BLOCK_LENGTH:
             raise ValueError(f"block_size must be 1..{MAX_BLOCK_LENGTH}")
+        if window < 1:
+            raise ValueError("window must be >= 1")
         self.file_size = file_size
         self.piece_size = piece_size
         self.piece_count = n = -(-file_size // piece_size)
         self.block_size = min(block_size, piece_size)
         self.random_first = random_first
+        self.window = window
         self._rng = rng if rng is not None else random.Random()
         self._have = expand_bits(have, n) if have is not None else bytearray(n)
         self.have_count = self._have.count(1)
@@ -107,6 +119,7 @@ class Picker:
         for pos, index in enumerate(opened):
             self._slot[index] = pos
         self._buckets: list[list[int]] = [opened]  # availability -> OPEN pieces
+        self._low = 0  # no piece below this index is OPEN
         self.open_count = len(opened)
         self._progress: dict[int, _Progress] = {}
         self._partials: dict[int, None] = {}  # ACTIVE pieces with unrequested blocks (ordered)
@@ -369,9 +382,42 @@ class Picker:
         buckets = self._buckets
         start = 0 if view.bits is None else 1  # a non-seed only has pieces others can count
         for level in range(start, len(buckets)):
-            for index in buckets[level]:
+            bucket = buckets[level]
+            if not bucket:
+                continue
+            near = self._choose_in_window(view, level, now)
+            if near is not None:
+                return near
+            for index in bucket:  # none of this rarity near the front: any of them
                 if self._may_request(view, index, now):
                     return index
+        return None
+
+    def _choose_in_window(self, view: _PeerView, level: int, now: float) -> int | None:
+        """A random OPEN piece of availability `level` the peer has, in the window [BEH-4].
+
+        A few random probes first (a uniform choice while such pieces are dense, the usual case),
+        then one scan of the window from a random point.
+        """
+        slot, avail, rng = self._slot, self._avail, self._rng
+        low = self._low
+        while slot[low] < 0:  # (some piece is OPEN: the caller checked open_count)
+            low += 1
+        self._low = low
+        end = min(low + self.window, self.piece_count)
+        for _ in range(_PROBES):
+            index: int = rng.randrange(low, end)
+            if slot[index] >= 0 and avail[index] == level and self._may_request(view, index, now):
+                return index
+        start = rng.randrange(low, end)
+        scan: list[int] = [*range(start, end), *range(low, start)]
+        for candidate in scan:
+            if (
+                slot[candidate] >= 0
+                and avail[candidate] == level
+                and self._may_request(view, candidate, now)
+            ):
+                return candidate
         return None
 
     def _take(self, view: _PeerView, index: int, count: int, out: list[Block], now: float) -> None:
@@ -429,6 +475,8 @@ class Picker:
         """-> OPEN: back into the bucket of its availability."""
         self._state[index] = _OPEN
         self._bucket(index, self._avail[index])
+        if index < self._low:
+            self._low = index
 
     def _bucket(self, index: int, level: int) -> None:
         buckets = self._buckets

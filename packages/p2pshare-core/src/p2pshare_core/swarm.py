@@ -282,8 +282,8 @@ class Swarm:
             self._drop(peer, ErrorCode.SHUTDOWN, "share not known yet", now)
         # else [HS-12]: a dialer that knows no summary waits for the acceptor's handshake
 
-    def data_received(self, conn_id: int, data: bytes, now: float) -> None:
-        """Bytes arrived on `conn_id` (b"" = EOF)."""
+    def data_received(self, conn_id: int, data: bytes | bytearray | memoryview, now: float) -> None:
+        """Bytes arrived on `conn_id` (b"" = EOF); not kept after the call (may be a view)."""
         peer = self._peers.get(conn_id)
         if peer is None:
             return  # closed by us already; late bytes are dropped
@@ -816,9 +816,7 @@ class Swarm:
         blocks = picker.pick(peer.conn_id, count, now)
         if not blocks:
             return
-        send = conn.send
-        frames = b"".join([send(Request(index=i, offset=o, length=n)) for i, o, n in blocks])
-        self._emit_send(peer, frames, now)
+        self._emit_send(peer, conn.send_requests(blocks), now)
 
     def _request_everywhere(self, now: float, skip: _Peer | None = None) -> None:
         for peer in list(self._peers.values()):

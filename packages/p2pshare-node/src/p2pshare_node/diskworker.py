@@ -61,11 +61,14 @@ class DiskWorker:
                     continue
                 self._wake_pending = True
             try:
-                self._loop.call_soon_threadsafe(self._deliver)
+                self._loop.call_soon_threadsafe(self.deliver)
             except RuntimeError:
                 return  # the loop is closed: nobody is waiting for results any more
 
-    def _deliver(self) -> None:
+    def deliver(self) -> None:
+        """Run the `done` callbacks of finished jobs now (on the loop; also called by itself)."""
+        if not self._results:
+            return
         with self._lock:
             batch, self._results = self._results, []
             self._wake_pending = False

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,18 @@ from p2pshare_node.config import NodeConfig
 from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
+from p2pshare_node.hashing import DownloadHasher
 from p2pshare_node.paths import UnsafeNameError, part_path, safe_output_path, state_path
 from p2pshare_node.probe import probe_share
+from p2pshare_node.ranges import PieceFlags
 from p2pshare_node.resume import ResumeState, find_state, save_state
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
 
 Listener = Callable[[ev.NodeEvent], None]
-DISK_BACKLOG_MAX = 32 * 1024 * 1024
+DISK_BACKLOG_MAX = 8 * 1024 * 1024
+WRITEBACK_STEP = 64 * 1024 * 1024  # flush the download to disk in steps of this many bytes
 
 
 class Node:
@@ -61,7 +64,11 @@ class Node:
         self._ticker: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._store: PieceStore | None = None
-        self._verified: set[int] = set()
+        self._hasher: DownloadHasher | None = None  # disk-thread hashing of a download
+        self._verified = PieceFlags()
+        self._file_hashed_pieces = 0  # leading verified pieces handed to the file hash
+        self._unsynced = 0  # bytes verified since the last background flush was started
+        self._syncing: Future[None] | None = None
         self._resumed = 0
         self._peers: dict[int, str] = {}  # conn_id -> peer id hex (connected peers)
         self._state_file: Path | None = None
@@ -237,13 +244,17 @@ class Node:
         self.metainfo = meta
         self.share_id = meta.share_id
         self.output_path = path.resolve()
-        self._verified = set(range(meta.piece_count))
+        self._verified = PieceFlags.full(meta.piece_count)
         return Bitfield.full(meta.piece_count)
 
     async def _prepare_download(self) -> Bitfield | None:
         out = self.config.output_dir
-        if not out.is_dir():
-            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: not a directory")
+        try:  # like `mkdir -p`: a new user's `-o downloads` should just work
+            out.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: not a directory") from None
+        except OSError as exc:
+            raise NodeError(ErrorKind.FILESYSTEM, f"cannot create {out}: {exc.strerror}") from None
         if not os.access(out, os.W_OK | os.X_OK):
             raise NodeError(ErrorKind.FILESYSTEM, f"{out}: directory is not writable")
         if self.share_id is not None:
@@ -339,6 +350,8 @@ class Node:
         except OSError as exc:
             kind = ErrorKind.FILESYSTEM
             raise NodeError(kind, f"cannot create {part}: {exc.strerror or exc}") from None
+        self._hasher = DownloadHasher(self._store, meta.piece_size)
+        self._file_hashed_pieces = 0
         self.metainfo = meta
         self.share_id = meta.share_id
         self.output_path = final
@@ -383,8 +396,13 @@ class Node:
         self._drive(lambda sw, now: sw.connection_opened(conn_id, host, port, outbound, now))
         return conn_id
 
-    def data_received(self, conn_id: int, data: bytes) -> None:
+    def data_received(self, conn_id: int, data: bytes | memoryview) -> None:
+        """Bytes from a peer (a view valid only during this call; b"" is EOF)."""
         if conn_id in self._conns:
+            if self._disk is not None:
+                # Finished disk work first: the haves it causes then leave in the same send as
+                # the requests these bytes cause (one syscall and one wake-up of the peer, not two)
+                self._disk.deliver()
             self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
 
     def connection_lost(self, conn_id: int) -> None:
@@ -392,19 +410,35 @@ class Node:
         if proto is not None:
             self._drive(lambda sw, now: sw.connection_lost(conn_id, now))
 
-    def read_block(self, block: PendingBlock) -> bytes | None:
-        """File data for a piece message (None if the file cannot be read: we stop serving)."""
+    def read_block(self, block: PendingBlock, *, count: bool = True) -> bytes | None:
+        """File data for a piece message (None if the file cannot be read: we stop serving).
+
+        `count`: add it to the upload total (block_source already counted the rest of a block).
+        """
         meta, store = self.metainfo, self._store
         if meta is None or store is None or store.closed:
             return None
         try:
             data = store.read(meta.piece_offset(block.index) + block.offset, block.length)
+            if len(data) != block.length:  # a short piece message would garble the stream
+                raise OSError("the file is shorter than when it was shared")
         except (OSError, ValueError) as exc:
             self._fail(ErrorKind.FILESYSTEM, f"cannot read {store.path}: {exc}")
             return None
-        assert self._up is not None
-        self._up.add(len(data), self._now())
+        if count:
+            assert self._up is not None
+            self._up.add(len(data), self._now())
         return self._faults.block_data(data) if self._faults else data
+
+    def block_source(self, block: PendingBlock) -> tuple[int, int] | None:
+        """(file descriptor, offset) to send the block's data from without reading it into
+        memory, counted as uploaded; None when it must go through `read_block` (faults)."""
+        meta, store = self.metainfo, self._store
+        if self._faults or meta is None or store is None or store.closed:
+            return None
+        assert self._up is not None
+        self._up.add(block.length, self._now())
+        return store.fileno(), meta.piece_offset(block.index) + block.offset
 
     # --- the swarm loop ----------------------------------------------------------------------
     def _now(self) -> float:
@@ -495,6 +529,8 @@ class Node:
             self._emit(ev.PeerDown(conn=action.conn_id, peer_id=peer, reason=action.reason))
         elif isinstance(action, act.PieceVerified):
             self._verified.add(action.index)
+            self._extend_file_hash()
+            self._writeback(action.index)
             self._state_changed()
             peers = tuple(p.hex() for p in action.from_peers)
             self._emit(ev.PieceDone(index=action.index, peers=peers))
@@ -523,8 +559,8 @@ class Node:
         self._emit_metadata()
 
     def _store_block(self, action: act.StoreBlock) -> None:
-        meta, store, disk = self.metainfo, self._store, self._disk
-        if meta is None or store is None or not store.writable or disk is None:
+        store, disk, hasher = self._store, self._disk, self._hasher
+        if store is None or not store.writable or disk is None or hasher is None:
             return
         size = len(action.data)
 
@@ -541,8 +577,7 @@ class Node:
             else:
                 self._fail(ErrorKind.FILESYSTEM, f"cannot write {store.path}: {error}")
 
-        offset = meta.piece_offset(action.index) + action.offset
-        disk.submit(store.write, offset, action.data, done=written)
+        disk.submit(hasher.store_block, action.index, action.offset, action.data, done=written)
         self._disk_backlog += size
         if self._disk_backlog > DISK_BACKLOG_MAX and not self._disk_paused:
             self._disk_paused = True  # memory stays bounded when the disk is slower than the net
@@ -552,8 +587,8 @@ class Node:
         self._down.add(size, self._now())
 
     def _verify_piece(self, index: int) -> None:
-        meta, store, disk = self.metainfo, self._store, self._disk
-        assert meta is not None and store is not None and disk is not None
+        meta, hasher, disk = self.metainfo, self._hasher, self._disk
+        assert meta is not None and hasher is not None and disk is not None
 
         def hashed(digest: bytes, error: BaseException | None) -> None:
             if error is not None:
@@ -561,11 +596,38 @@ class Node:
                 return
             self._drive(lambda sw, now: sw.piece_hashed(index, digest, now))
 
-        offset, length = meta.piece_offset(index), meta.piece_length(index)
-        disk.submit(store.sha256_range, offset, length, done=hashed)
+        disk.submit(hasher.piece_digest, index, meta.piece_length(index), done=hashed)
+
+    def _extend_file_hash(self) -> None:
+        """Let the file's SHA-1 run over the verified prefix now, not in one pass at the end."""
+        meta, hasher, disk = self.metainfo, self._hasher, self._disk
+        if meta is None or hasher is None or disk is None:
+            return
+        start = count = self._file_hashed_pieces
+        while count in self._verified:
+            count += 1
+        if count > start:
+            self._file_hashed_pieces = count
+            end = min(count * meta.piece_size, meta.file_size)
+            disk.submit(hasher.extend_file_hash, end)
+
+    def _writeback(self, index: int) -> None:
+        """Flush the download to disk in the background as it goes (on an idle thread).
+
+        The final fsync before the rename then finds little left to write, instead of the
+        whole file, which would hold up completion (and the event loop) for a second or more.
+        """
+        meta, store = self.metainfo, self._store
+        if meta is None or store is None or not store.writable:
+            return
+        self._unsynced += meta.piece_length(index)
+        if self._unsynced < WRITEBACK_STEP or (self._syncing and not self._syncing.done()):
+            return
+        self._unsynced = 0
+        self._syncing = self._hash_pool.submit(store.sync_quietly)
 
     def _verify_file(self) -> None:
-        store, disk = self._store, self._disk
+        store, disk, hasher = self._store, self._disk, self._hasher
         assert store is not None and disk is not None
 
         def hashed(digest: bytes, error: BaseException | None) -> None:
@@ -574,7 +636,7 @@ class Node:
                 return
             self._drive(lambda sw, now: sw.file_hashed(digest, now))
 
-        disk.submit(store.sha1_file, done=hashed)
+        disk.submit(hasher.file_digest if hasher is not None else store.sha1_file, done=hashed)
 
     def _finish_download(self) -> None:
         """Every piece and the whole file verified: move it into place and keep seeding."""
@@ -591,9 +653,12 @@ class Node:
         store, final = self._store, self.output_path
         if store is None or final is None or not store.writable:
             return
+        if self._syncing is not None:
+            self._syncing.result()  # (never raises) the file is not closed under its flush
         try:
             store.sync()
             store.close()
+            self._hasher = None
             os.replace(store.path, final)
             self._store = PieceStore.open_readonly(final)
         except OSError as exc:
@@ -749,7 +814,7 @@ class Node:
         state = ResumeState(
             metainfo=self.metainfo,
             link=self.share_link or "",
-            verified=frozenset(self._verified),
+            verified=self._verified.copy(),
         )
         path = self._state_file
         if self._loop is not None:

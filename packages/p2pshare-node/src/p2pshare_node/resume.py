@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import json
 import os
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +34,22 @@ class BadStateError(ValueError):
 class ResumeState:
     metainfo: Metainfo
     link: str
-    verified: frozenset[int]
+    verified: Collection[int]  # a frozenset, or the node's PieceFlags (compact for big shares)
 
     @property
     def share_id(self) -> bytes:
         return self.metainfo.share_id
 
     def to_json(self) -> str:
+        return b"".join(self._json_parts()).decode("utf-8")
+
+    def _json_parts(self) -> Iterator[bytes]:
+        """The JSON document in pieces, the base64 metainfo in slices of 48 KiB.
+
+        The state is saved every second during a download and the metainfo of a big share is
+        megabytes: written slice by slice, it never exists as one more big string (base64
+        needs no JSON escaping, so the slices go out as they are).
+        """
         meta = self.metainfo
         doc = {
             "version": STATE_VERSION,
@@ -50,9 +60,14 @@ class ResumeState:
             "piece_size": meta.piece_size,
             "pieces": meta.piece_count,
             "verified": format_ranges(self.verified),
-            "metainfo": base64.b64encode(meta.encode()).decode("ascii"),
         }
-        return json.dumps(doc, indent=2) + "\n"
+        head = json.dumps(doc, indent=2)
+        assert head.endswith("\n}")
+        yield (head[:-2] + ',\n  "metainfo": "').encode("utf-8")
+        encoded = meta.encode()
+        for start in range(0, len(encoded), _BASE64_SLICE):
+            yield base64.b64encode(encoded[start : start + _BASE64_SLICE])
+        yield b'"\n}\n'
 
     @classmethod
     def from_json(cls, text: str) -> ResumeState:
@@ -75,13 +90,16 @@ class ResumeState:
         return cls(metainfo=metainfo, link=link, verified=frozenset(verified))
 
 
+_BASE64_SLICE = 3 * 16384  # a multiple of 3: the slices' base64 concatenates without padding
+
+
 def save_state(path: Path, state: ResumeState) -> None:
     """Write the state atomically: a reader sees the old or the new file, never a torn one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = state.to_json().encode("utf-8")
+    parts = state._json_parts()
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            fh.writelines(parts)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

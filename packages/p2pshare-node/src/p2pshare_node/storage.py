@@ -7,6 +7,7 @@ large buffers, so the event loop keeps moving bytes while a piece is verified.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -65,6 +66,10 @@ class PieceStore:
         if self._fd is None:
             raise ValueError(f"{self.path} is closed")
         return self._fd
+
+    def fileno(self) -> int:
+        """The OS file descriptor (for os.sendfile); ValueError once closed."""
+        return self._require_fd()
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         """Write data at offset; refuses to grow the file past its announced size."""
@@ -142,6 +147,13 @@ class PieceStore:
         fd = self._fd
         if fd is not None and self.writable:
             os.fsync(fd)
+
+    def sync_quietly(self) -> None:
+        """Flush written data to disk ahead of the final sync; errors are for `sync` to report."""
+        fd = self._fd
+        if fd is not None and self.writable:
+            with contextlib.suppress(OSError):
+                getattr(os, "fdatasync", os.fsync)(fd)
 
     def close(self) -> None:
         fd, self._fd = self._fd, None

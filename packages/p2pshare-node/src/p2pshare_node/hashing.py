@@ -1,0 +1,89 @@
+"""A download's hashing, done on the disk thread while the data is still hot.
+
+Two savings over "write now, read back and hash later":
+
+- a piece's SHA-256 is fed from the blocks as they are written, when they arrive in offset
+  order (always, for pieces of one block), so verifying it reads nothing back;
+- the whole-file SHA-1 advances during the download over the verified prefix of the file (read
+  back from the page cache), so at the end only the tail is left to hash instead of the whole
+  file, which on a fast link would otherwise add a serial pass of about 40 % to the download.
+
+Every method runs on the one disk thread (see diskworker.py), in submission order: no locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from p2pshare_node.storage import HASH_READ_SIZE, PieceStore
+
+
+class _Running:
+    """SHA-256 of a piece's first `size` bytes, fed in order."""
+
+    __slots__ = ("digest", "size")
+
+    def __init__(self, data: bytes) -> None:
+        self.digest = hashlib.sha256(data)
+        self.size = len(data)
+
+
+class DownloadHasher:
+    """Writes blocks and hashes pieces and the file for one download."""
+
+    def __init__(self, store: PieceStore, piece_size: int) -> None:
+        self.store = store
+        self.piece_size = piece_size
+        self._running: dict[int, _Running] = {}  # piece -> hash of its in-order prefix
+        self._sha1: Any = hashlib.sha1()
+        self._sha1_at = 0  # file offset the SHA-1 covers up to
+        self._sha1_error: OSError | ValueError | None = None
+
+    def store_block(self, index: int, offset: int, data: bytes) -> None:
+        """Write a block; keep hashing its piece while the blocks come in offset order."""
+        self.store.write(index * self.piece_size + offset, data)
+        if offset == 0:
+            self._running[index] = _Running(data)  # (a re-fetch after a bad piece restarts)
+            return
+        running = self._running.get(index)
+        if running is None:
+            return
+        if running.size == offset:
+            running.digest.update(data)
+            running.size += len(data)
+        else:  # out of order: this piece will be read back
+            del self._running[index]
+
+    def piece_digest(self, index: int, length: int) -> bytes:
+        """SHA-256 of stored piece `index` (`length` bytes): from memory when possible."""
+        running = self._running.pop(index, None)
+        if running is not None and running.size == length:
+            digest: bytes = running.digest.digest()
+            return digest
+        return self.store.sha256_range(index * self.piece_size, length)
+
+    def extend_file_hash(self, end: int) -> None:
+        """Hash the file up to offset `end` (the caller knows every piece before it is good).
+
+        A read error is kept for `file_digest` to raise: this job has nobody to report to.
+        """
+        if self._sha1_error is not None:
+            return
+        try:
+            while self._sha1_at < end:
+                chunk = self.store.read(self._sha1_at, min(HASH_READ_SIZE, end - self._sha1_at))
+                if not chunk:
+                    raise OSError(f"{self.store.path} is shorter than expected")
+                self._sha1.update(chunk)
+                self._sha1_at += len(chunk)
+        except (OSError, ValueError) as exc:
+            self._sha1_error = exc
+
+    def file_digest(self) -> bytes:
+        """SHA-1 of the whole file (hashing what the download did not cover yet)."""
+        self.extend_file_hash(self.store.size)
+        if self._sha1_error is not None:
+            raise self._sha1_error
+        digest: bytes = self._sha1.digest()
+        return digest
