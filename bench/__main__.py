@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-verify", action="store_true", help="skip the post-run SHA-1 check")
     ap.add_argument("--tmp", type=Path, default=None, help="where temp files go")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--p2pshare-exe", type=Path, default=None, help="another p2pshare build")
+    ap.add_argument("--keep-logs", action="store_true", help="keep every node's output in OUT/logs")
     args = ap.parse_args(argv)
     size = args.size or (64 * MiB if args.quick else 1 << 30)
     runs = args.runs or (1 if args.quick else 3)
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown scenarios {sorted(unknown)}")
     variants = plan.build(scenarios, size, args.quick, args.c_size, args.c_dmin)
-    exe = Path(sys.executable).with_name("p2pshare")
+    exe = args.p2pshare_exe or Path(sys.executable).with_name("p2pshare")
     contenders = {c.name: c for c in adapters.all_contenders(exe)}
     if args.contenders:
         keep = set(args.contenders.split(","))
@@ -73,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
                 k = (run + vi) % max(1, len(names))
                 for name in names[k:] + names[:k]:  # rotate who goes first
                     res = runner.run_trial(
-                        contenders[name], v, sources[v.size], tmp, run, not args.no_verify
+                        contenders[name],
+                        v,
+                        sources[v.size],
+                        tmp,
+                        run,
+                        not args.no_verify,
+                        args.out / "logs" if args.keep_logs else None,
                     )
                     results.append(res)
                     print(progress_line(res), flush=True)

@@ -86,7 +86,13 @@ def loadavg() -> list[float]:
 
 
 def run_trial(
-    c: adapters.Contender, v: Variant, src: Source, tmp: Path, run: int, verify: bool
+    c: adapters.Contender,
+    v: Variant,
+    src: Source,
+    tmp: Path,
+    run: int,
+    verify: bool,
+    keep_logs: Path | None = None,
 ) -> Result:
     res = Result(contender=c.name, variant=v.key, run=run, d_min_s=v.d_min(), loadavg=loadavg())
     work = tmp / f"trial-{c.name}-{run}-{v.scenario}-{os.getpid()}-{time.monotonic_ns()}"
@@ -143,7 +149,20 @@ def run_trial(
     finally:
         for proc in [*leechers, seeder]:
             stop(proc)
+        if keep_logs is not None:
+            save_logs([seeder, *leechers], keep_logs / f"{v.scenario}-{c.name}-run{run}")
         shutil.rmtree(work, ignore_errors=True)
+
+
+def save_logs(procs: list[Proc], dest: Path) -> None:
+    """Keep each process's stdout (with harness timestamps) and stderr for a post-mortem."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for proc in procs:
+        t0 = proc.started
+        lines = [f"{line.at - t0:9.3f} {line.text}" for line in proc.lines]
+        (dest / f"{proc.name}.out").write_text("\n".join(lines) + "\n")
+        if proc.log_path.exists():
+            shutil.copy(proc.log_path, dest / f"{proc.name}.err")
 
 
 def wait_all(procs: list[Proc], changed: threading.Condition, deadline: float) -> bool:
