@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -48,3 +49,44 @@ def test_json_lines_one_object_each() -> None:
         "error": "unreachable",
         "message": "cannot reach any peer",
     }
+
+
+class _CountingOut(io.StringIO):
+    """A stdout stand-in that records what a reader would have seen at each flush."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[str] = []
+
+    def flush(self) -> None:
+        super().flush()
+        self.flushed.append(self.getvalue())
+
+
+async def test_json_piece_lines_are_batched_other_events_flushed_at_once() -> None:
+    out = _CountingOut()
+    reporter = JsonReporter(out, batch_delay=0.05)
+    reporter.handle(ev.Started(peer_id="ab", listen_port=1, role="leecher", link=None))
+    assert len(out.flushed) == 1  # started: at once
+    for index in range(100):
+        reporter.handle(ev.PieceDone(index=index, peers=("aa",)))
+    assert len(out.flushed) == 1  # 100 piece lines, held back (one write later, not 100)
+    assert out.getvalue().count("\n") == 1
+    reporter.handle(ev.Completed(path="/x", size=1, elapsed=1.0, sha1="00", fetched=1))
+    assert len(out.flushed) == 2  # completed flushes the pieces before it, in order
+    events = [json.loads(line)["event"] for line in out.flushed[-1].splitlines()]
+    assert events == ["started"] + ["piece"] * 100 + ["completed"]
+    reporter.handle(ev.PieceDone(index=100, peers=("aa",)))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while len(out.flushed) < 3 and loop.time() < deadline:  # the batch timer flushes it
+        await asyncio.sleep(0.01)
+    assert out.flushed[-1].endswith('"index":100,"peers":["aa"]}\n')
+    reporter.close()
+
+
+def test_json_piece_lines_flushed_at_once_without_event_loop() -> None:
+    out = _CountingOut()
+    reporter = JsonReporter(out)
+    reporter.handle(ev.PieceDone(index=0, peers=()))
+    assert len(out.flushed) == 1

@@ -69,6 +69,8 @@ def test_constructor_checks() -> None:
     with pytest.raises(ValueError):
         SwarmConfig(max_upload_rate=0)
     with pytest.raises(ValueError):
+        SwarmConfig(upload_burst=-1.0)
+    with pytest.raises(ValueError):
         SwarmConfig(max_connections=0)
 
 
@@ -284,7 +286,8 @@ def test_requests_while_choked_are_rejected() -> None:
 
 
 def test_upload_rate_limit_delays_blocks() -> None:
-    d = Driver(meta=META, data=DATA, config=SwarmConfig(max_upload_rate=K, rechoke_interval=100.0))
+    cfg = SwarmConfig(max_upload_rate=K, upload_burst=1.0, rechoke_interval=100.0)
+    d = Driver(meta=META, data=DATA, config=cfg)
     r = Remote(d, 1, peer_id=LOW)
     r.join(META)
     r.take()
@@ -298,6 +301,29 @@ def test_upload_rate_limit_delays_blocks() -> None:
     assert [x.index for x in r.take(ev.Reject)] == [3]  # type: ignore[attr-defined]
     r.send(ev.Cancel(index=0, offset=0, length=K))  # already answered: nothing happens
     assert r.take() == []
+
+
+def test_upload_rate_limit_holds_over_the_long_run() -> None:
+    """The bucket's burst is short, so even a transfer of a few seconds keeps to the limit."""
+    rate = 4 * K  # bytes/s: BIG (64 blocks) takes 16 s
+    cfg = SwarmConfig(max_upload_rate=rate, rechoke_interval=100.0)
+    d = Driver(meta=BIG, data=BIG_DATA, config=cfg)
+    r = Remote(d, 1, peer_id=LOW)
+    r.join(BIG)
+    r.take()
+    r.send(*(ev.Request(index=i, offset=0, length=K) for i in range(BIG.piece_count)))
+    sent = len(r.take(ev.Piece)) * K
+    burst = rate * cfg.upload_burst + K  # the bucket, plus one block of debt
+    assert sent <= burst
+    now = 0.0
+    while sent < BIG.file_size and now < 100.0:
+        now = round(now + 0.05, 2)
+        d.advance(now)
+        sent += len(r.take(ev.Piece)) * K
+        assert sent <= rate * now + burst  # never ahead of the limit by more than the burst
+    assert sent == BIG.file_size
+    # the whole file took within 3 % of file_size / rate
+    assert BIG.file_size / rate * 0.97 <= now <= BIG.file_size / rate * 1.03
 
 
 def test_choking_rejects_queued_requests() -> None:

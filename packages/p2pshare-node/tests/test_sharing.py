@@ -15,7 +15,7 @@ from p2pshare_node.sharing import build_metainfo
 def test_metainfo_matches_reference(
     tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sharing, "BLOCK_TARGET", 32_768)  # several double-buffered blocks
+    monkeypatch.setattr(sharing, "BLOCK_TARGET", 32_768)  # several blocks through the buffer ring
     payload = os.urandom(size)
     path = tmp_path / "data.bin"
     path.write_bytes(payload)
@@ -26,3 +26,11 @@ def test_metainfo_matches_reference(
     assert meta.file_sha1 == hashlib.sha1(payload).digest()
     expected = [hashlib.sha256(payload[i : i + 16_384]).digest() for i in range(0, size, 16_384)]
     assert list(meta.piece_hashes) == expected
+
+
+def test_read_error_in_reader_thread_is_raised(tmp_path: Path) -> None:
+    """An OSError while reading (here: reading a directory) reaches the caller, no hang."""
+    if os.name != "posix":
+        pytest.skip("reading a directory is an error only on POSIX")
+    with pytest.raises(OSError):
+        build_metainfo(tmp_path, 16_384)

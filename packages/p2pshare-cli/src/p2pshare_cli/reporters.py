@@ -6,24 +6,20 @@ terminal, a CI log and a script (the demo and the end-to-end tests read the JSON
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from p2pshare_node import events as ev
 from p2pshare_node.errors import NodeError
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-)
 
 from p2pshare_cli.units import format_bytes, format_duration, format_rate
+
+if TYPE_CHECKING:  # rich is imported only when a live bar is shown: it slows every launch
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 class Reporter(Protocol):
@@ -57,23 +53,54 @@ def percent(progress: ev.Progress) -> float:
 
 
 class JsonReporter:
-    """One JSON object per line on stdout: the machine-readable event stream."""
+    """One JSON object per line on stdout: the machine-readable event stream.
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    A download emits a `piece` line per verified piece, thousands per second on a fast link;
+    flushing each one costs a write syscall apiece. Those lines are batched instead: flushed at
+    most `batch_delay` seconds after they were written (by a timer on the running event loop),
+    while every other event (started, completed, error, peers, progress) flushes at once,
+    together with any piece lines before it, so the stream stays in order and line-complete.
+    """
+
+    BATCHED = (ev.PieceDone,)
+
+    def __init__(self, out: TextIO | None = None, batch_delay: float = 0.1) -> None:
         self.out = out or sys.stdout
+        self.batch_delay = batch_delay
         self._errored = False
+        self._pending: list[str] = []  # batched lines, written together (even if unbuffered)
+        self._flush_handle: asyncio.TimerHandle | None = None
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, *, urgent: bool = True) -> None:
+        self._pending.append(line + "\n")
+        if urgent or not self._schedule_flush():
+            self._flush()
+
+    def _schedule_flush(self) -> bool:
+        """Arrange a flush soon; False when there is no event loop to do it (flush now)."""
+        if self._flush_handle is not None:
+            return True
         try:
-            self.out.write(line + "\n")
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._flush_handle = loop.call_later(self.batch_delay, self._flush)
+        return True
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        text = "".join(self._pending)
+        self._pending.clear()
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader went away
+            self.out.write(text)
             self.out.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the reader went away; the node keeps going
 
     def handle(self, event: ev.NodeEvent) -> None:
         if isinstance(event, ev.Failed):
             self._errored = True
-        self._write(event.to_json())
+        self._write(event.to_json(), urgent=not isinstance(event, self.BATCHED))
 
     def info(self, text: str) -> None:
         print(text, file=sys.stderr)
@@ -84,7 +111,7 @@ class JsonReporter:
             self._write(ev.Failed(error=error.kind.value, message=error.message).to_json())
 
     def close(self) -> None:
-        pass
+        self._flush()
 
 
 class PlainReporter:
@@ -151,6 +178,15 @@ class RichReporter:
     """A live bar: percent, bytes, current and average speed, ETA and connected peers."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+        )
+
         self.console = console or Console()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),

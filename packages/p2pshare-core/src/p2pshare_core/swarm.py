@@ -234,7 +234,7 @@ class Swarm:
         self._complete = False
         self._shutting_down = False
         # upload token bucket (only with max_upload_rate)
-        self._tokens = float(config.max_upload_rate or 0)
+        self._tokens = (config.max_upload_rate or 0) * config.upload_burst
         self._tokens_at = now
         self._upload_queue: deque[tuple[int, Block]] = deque()
         # metainfo fetch
@@ -764,7 +764,8 @@ class Swarm:
         """Serve queued requests while the token bucket allows (it may go into debt by a block)."""
         rate = self.config.max_upload_rate
         assert rate is not None
-        self._tokens = min(float(rate), self._tokens + (now - self._tokens_at) * rate)
+        capacity = rate * self.config.upload_burst
+        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * rate)
         self._tokens_at = now
         queue = self._upload_queue
         while queue and self._tokens > -1.0:
