@@ -23,6 +23,7 @@ from p2pshare_core.actions import (
 )
 from p2pshare_core.bitfield import Bitfield as PieceSet
 from p2pshare_core.config import SwarmConfig
+from p2pshare_core.constants import PEX_MIN_INTERVAL
 from p2pshare_core.errors import ErrorCode
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.swarm import Swarm
@@ -534,24 +535,25 @@ def test_pex_first_message_at_once_then_paced() -> None:
     assert [(e.host, e.port) for e in to_b.entries] == [("10.0.0.1", 6001)]  # type: ignore[attr-defined]
     (to_a,) = a.take(ev.Peers)
     assert [(e.host, e.port) for e in to_a.entries] == [("10.0.0.2", 6002)]  # type: ignore[attr-defined]
-    d.now = 1.0
+    d.now = 0.5
     c = Remote(d, 3, peer_id=b"\x12" * 20, host="10.0.0.3")
     c.join(META, listen_port=0)  # not listening: never advertised
-    d.now = 2.0
+    d.now = 1.0
     e = Remote(d, 4, peer_id=b"\x13" * 20, host="10.0.0.4")
     e.join(META, listen_port=6004)
-    assert a.take(ev.Peers) == []  # changed, but the last one went out < 5 s ago
-    assert d.swarm.get_timer() == 5.0
-    d.advance(5.0)
+    assert a.take(ev.Peers) == []  # changed, but the last one went out < PEX_MIN_INTERVAL ago
+    assert PEX_MIN_INTERVAL == 2.0
+    assert d.swarm.get_timer() == 2.0
+    d.advance(2.0)
     (later,) = a.take(ev.Peers)
     assert {x.port for x in later.entries} == {6002, 6004}  # type: ignore[attr-defined]
-    (first,) = c.take(ev.Peers)  # c's first message came right after its bitfield, at 1 s
+    (first,) = c.take(ev.Peers)  # c's first message came right after its bitfield, at 0.5 s
     assert {x.port for x in first.entries} == {6001, 6002}  # type: ignore[attr-defined]
-    assert d.swarm.get_timer() == 6.0  # e joined at 2 s: c hears of it 5 s after its first
-    d.advance(6.0)
+    assert d.swarm.get_timer() == 2.5  # e joined at 1 s: c hears of it 2 s after its first
+    d.advance(2.5)
     (second,) = c.take(ev.Peers)
     assert {x.port for x in second.entries} == {6001, 6002, 6004}  # type: ignore[attr-defined]
-    assert d.swarm.get_timer() == 32.0  # e's keepalive (last frame to it at 2 s); no PEX pending
+    assert d.swarm.get_timer() == 31.0  # e's keepalive (last frame to it at 1 s); no PEX pending
 
 
 def test_pex_received_dials_by_rule_and_limits_rate() -> None:
@@ -565,12 +567,12 @@ def test_pex_received_dials_by_rule_and_limits_rate() -> None:
     )
     a.send(ev.Peers(entries=entries))
     assert [x for x in d.actions if isinstance(x, Dial)] == [Dial("10.1.0.1", 1)]
-    d.now = 1.0
+    d.now = 0.5  # < PEX_MIN_INTERVAL / 2 after the first
     a.send(ev.Peers(entries=()))
     assert _closed(d, 1) is ErrorCode.PEX_VIOLATION
-    d.swarm.dial_failed("10.1.0.1", 1, 1.0)
-    assert d.swarm.get_timer() == 2.0  # backoff: 1 s
-    d.advance(2.0)
+    d.swarm.dial_failed("10.1.0.1", 1, 0.5)
+    assert d.swarm.get_timer() == 1.5  # backoff: 1 s
+    d.advance(1.5)
     assert [x for x in d.actions if isinstance(x, Dial)][-1] == Dial("10.1.0.1", 1)
 
 

@@ -43,7 +43,7 @@ MAX_METAINFO_CHUNKS: Final = -(
 
 # --- peer exchange --------------------------------------------------------------------------
 MAX_PEX_ENTRIES: Final = 50
-PEX_MIN_INTERVAL: Final = 5.0  # seconds between two peers messages on one connection
+PEX_MIN_INTERVAL: Final = 2.0  # seconds between two peers messages on one connection
 MAX_KNOWN_PEERS_PER_SOURCE: Final = 200
 MAX_KNOWN_PEERS: Final = 1000
 
