@@ -6,12 +6,14 @@ non-seed availability count, random order inside a bucket, positions indexed so 
 between buckets in O(1)); seeds are counted once rather than per piece, so a seed connecting or
 leaving costs O(1) and rarest-first for a seed is "the first piece of the lowest bucket".
 
-Ties between equally rare pieces are broken at random within a window of `window` pieces per
-connected peer that starts at the lowest piece neither received nor requested [BEH-4]: random
-enough that peers downloading together hold different pieces to trade (the window grows with the
-swarm, so leechers pulling from one capped seeder do not all ask it for the same few pieces), yet
-nearly in file order, so the node can hash the whole file while it downloads instead of in one
-pass at the end.
+Ties between equally rare pieces are broken at random within a window that starts at the lowest
+piece neither received nor requested [BEH-4]: `window` pieces with one peer, growing with the
+square of the peer count (k downloaders each keep requests in flight while all of them advance
+the same front, so collisions at a shared seeder grow with k x k). Nearly in file order when
+few peers are connected, so the node can hash the whole file while it downloads; nearly uniform
+in a swarm, so downloaders hold different pieces to trade. Measured: with a fixed window a capped
+seeder sent the demo's file 1.6 times instead of 1.3; with no window, 1 -> 4 on loopback took
+15.2 s instead of 11.3 s (the whole-file hash could not overlap the download).
 
 Piece life cycle: OPEN (in a bucket) -> ACTIVE (some blocks requested or received) -> DONE (every
 block received, waiting for the hash) -> HAVE; a failed hash puts a DONE piece back to OPEN.
@@ -31,8 +33,8 @@ Block = tuple[int, int, int]
 
 _OPEN, _ACTIVE, _DONE, _HAVE = 0, 1, 2, 3
 TIE_BREAK_WINDOW = 128
-"""Pieces per connected peer, from the lowest unrequested one, among which equally rare pieces
-are chosen [BEH-4]."""
+"""Pieces, from the lowest unrequested one, among which equally rare pieces are chosen when one
+peer is connected; times the square of the peer count with more [BEH-4]."""
 _PROBES = 4  # random tries in the window before scanning it
 
 _BIT_TABLE = [bytes((b >> (7 - i)) & 1 for i in range(8)) for b in range(256)]
@@ -407,7 +409,8 @@ class Picker:
         while slot[low] < 0:  # (some piece is OPEN: the caller checked open_count)
             low += 1
         self._low = low
-        end = min(low + self.window * max(1, len(self._peers)), self.piece_count)
+        peers = max(1, len(self._peers))
+        end = min(low + self.window * peers * peers, self.piece_count)
         for _ in range(_PROBES):
             index: int = rng.randrange(low, end)
             if slot[index] >= 0 and avail[index] == level and self._may_request(view, index, now):
