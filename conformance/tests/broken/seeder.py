@@ -130,14 +130,8 @@ class Seeder:
         self, conn: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         m = self.meta
-        hs = Handshake(
-            peer_id=self.peer_id,
-            listen_port=self.port,
-            share_id=m.share_id,
-            file_size=m.file_size,
-            piece_size=m.piece_size,
-            file_sha1=m.file_sha1,
-            name=m.name,
+        hs = Handshake.for_share(
+            peer_id=self.peer_id, listen_port=self.port, share_id=m.share_id, summary=m.summary
         )
         writer.write(conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(m.piece_count))))
         pending = bytearray()

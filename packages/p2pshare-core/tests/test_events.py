@@ -94,6 +94,10 @@ def test_handshake_summary() -> None:
     assert hs.summary.piece_count == 3
     assert hs.summary.piece_length(2) == 40000 - 2 * 16384
     assert hs.version == 1 and hs.flags == 0
+    again = ev.Handshake.for_share(
+        peer_id=PID, listen_port=1, share_id=b"s" * 32, summary=hs.summary
+    )
+    assert again == hs
 
 
 def test_error_helpers() -> None:

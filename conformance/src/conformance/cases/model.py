@@ -315,14 +315,8 @@ def build_machine(run: ModelRun) -> type[RuleBasedStateMachine]:
         def handshake(self) -> None:
             hs = target.handshake
             self._send(
-                Handshake(
-                    peer_id=ctx.peer_id(),
-                    listen_port=0,
-                    share_id=hs.share_id,
-                    file_size=hs.file_size,
-                    piece_size=hs.piece_size,
-                    file_sha1=hs.file_sha1,
-                    name=hs.name,
+                Handshake.for_share(
+                    peer_id=ctx.peer_id(), listen_port=0, share_id=hs.share_id, summary=hs.summary
                 )
             )
             self._send(Bitfield(bits=craft.empty_bitfield(n)))

@@ -229,14 +229,11 @@ class FakeSwarm:
     ) -> None:
         meta = self.share.meta
         conn = Connection(Role.ACCEPTOR, meta.share_id)
-        hs = Handshake(
+        hs = Handshake.for_share(
             peer_id=self.obs.peer_ids[role],
             listen_port=self.obs.ports[role],
             share_id=meta.share_id,
-            file_size=meta.file_size,
-            piece_size=meta.piece_size,
-            file_sha1=meta.file_sha1,
-            name=meta.name,
+            summary=meta.summary,
         )
         writer.write(
             conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(meta.piece_count)))

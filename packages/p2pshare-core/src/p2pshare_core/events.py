@@ -135,6 +135,21 @@ class Handshake:
         """The share description this handshake carries (compare it to detect SHARE_MISMATCH)."""
         return ShareSummary(self.name, self.file_size, self.piece_size, self.file_sha1)
 
+    @classmethod
+    def for_share(
+        cls, *, peer_id: bytes, listen_port: int, share_id: bytes, summary: ShareSummary
+    ) -> Handshake:
+        """The handshake that announces `summary` (the inverse of `.summary`)."""
+        return cls(
+            peer_id=peer_id,
+            listen_port=listen_port,
+            share_id=share_id,
+            file_size=summary.file_size,
+            piece_size=summary.piece_size,
+            file_sha1=summary.file_sha1,
+            name=summary.name,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bitfield:

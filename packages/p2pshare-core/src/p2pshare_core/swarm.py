@@ -736,14 +736,11 @@ class Swarm:
     def _send_handshake(self, peer: _Peer, now: float) -> None:
         summary = self.summary
         assert summary is not None and self.share_id is not None and self.picker is not None
-        hs = Handshake(
+        hs = Handshake.for_share(
             peer_id=self.peer_id,
             listen_port=self.listen_port,
             share_id=self.share_id,
-            file_size=summary.file_size,
-            piece_size=summary.piece_size,
-            file_sha1=summary.file_sha1,
-            name=summary.name,
+            summary=summary,
         )
         conn = peer.conn
         frames = conn.send(hs) + conn.send(Bitfield(bits=self.picker.have_bits()))
