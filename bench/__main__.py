@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmp", type=Path, default=None, help="where temp files go")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--p2pshare-exe", type=Path, default=None, help="another p2pshare build")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="the p2pshare executable of another build (e.g. a worktree of main), run as the "
+        "contender 'baseline' alternating with this one: A/B of a change in one invocation",
+    )
     ap.add_argument("--keep-logs", action="store_true", help="keep every node's output in OUT/logs")
     args = ap.parse_args(argv)
     size = args.size or (64 * MiB if args.quick else 1 << 30)
@@ -56,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown scenarios {sorted(unknown)}")
     variants = plan.build(scenarios, size, args.quick, args.c_size, args.c_dmin)
     exe = args.p2pshare_exe or Path(sys.executable).with_name("p2pshare")
-    contenders = {c.name: c for c in adapters.all_contenders(exe)}
+    if args.baseline is not None and not args.baseline.exists():
+        ap.error(f"--baseline {args.baseline} not found")
+    contenders = {c.name: c for c in adapters.all_contenders(exe, args.baseline)}
+    if args.baseline is not None:
+        variants = [plan.with_baseline(v) for v in variants]
     if args.contenders:
         keep = set(args.contenders.split(","))
         contenders = {k: c for k, c in contenders.items() if k in keep}

@@ -145,8 +145,9 @@ class P2PShare(Contender):
     rate_caps = True
     note = "clock stops at the leecher's `completed` JSON event (pieces SHA-256 + file SHA-1)"
 
-    def __init__(self, exe: Path) -> None:
+    def __init__(self, exe: Path, name: str = "p2pshare") -> None:
         self.exe = exe
+        self.name = name
 
     def seed_argv(self, t: Trial, port: int) -> list[str]:
         argv = [str(self.exe), "share", str(t.src), "--port", str(port), "--host", "127.0.0.1"]
@@ -214,10 +215,12 @@ def wait_serving(c: Contender, info: SeedInfo, deadline: float) -> float | None:
     return None
 
 
-def all_contenders(p2pshare_exe: Path | None) -> list[Contender]:
+def all_contenders(p2pshare_exe: Path | None, baseline: Path | None = None) -> list[Contender]:
     found: list[Contender] = []
     if p2pshare_exe is not None and p2pshare_exe.exists():
         found.append(P2PShare(p2pshare_exe))
+    if baseline is not None:
+        found.append(P2PShare(baseline, name="baseline"))
     try:
         import libtorrent  # noqa: F401
 

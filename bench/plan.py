@@ -7,6 +7,7 @@ file sizes, (s) seeder start-up: `share` of a file to the first successful hands
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 KiB = 1024
@@ -43,6 +44,13 @@ class Variant:
         f, n = float(self.size), self.leechers
         total_up = self.seed_rate + n * self.leech_rate
         return max(f / self.seed_rate, n * f / total_up)
+
+
+def with_baseline(v: Variant) -> Variant:
+    """The same variant with the 'baseline' build (--baseline) running wherever p2pshare does."""
+    if "p2pshare" not in v.contenders:
+        return v
+    return dataclasses.replace(v, contenders=(*v.contenders, "baseline"))
 
 
 def fmt_size(n: int) -> str:

@@ -32,6 +32,8 @@ async def test_jobs_run_in_order_and_report_on_the_loop() -> None:
 
     for i in range(50):
         worker.submit(job, i, done=done)
+        if i % 10 == 9:
+            worker.flush()  # five batches
     await asyncio.wait_for(finished.wait(), 10)
     worker.close()
     assert ran == list(range(50))
@@ -46,7 +48,50 @@ async def test_close_finishes_queued_work() -> None:
     ran: list[int] = []
     for i in range(100):
         worker.submit(ran.append, i)
-    worker.close()
+        if i == 49:
+            worker.flush()
+    worker.close()  # (flushes the second half itself)
     assert ran == list(range(100))
     with pytest.raises(RuntimeError):
         worker.submit(ran.append, 1)
+
+
+async def test_nothing_runs_before_flush() -> None:
+    worker = DiskWorker(asyncio.get_running_loop())
+    ran = threading.Event()
+    worker.submit(ran.set)
+    assert not ran.wait(0.2)
+    worker.flush()
+    assert ran.wait(10)
+    worker.close()
+
+
+async def test_results_arrive_without_anyone_collecting_them() -> None:
+    """Many batches, the loop never calls deliver itself: the thread must wake it for all."""
+    loop = asyncio.get_running_loop()
+    wakes = 0
+
+    def wake() -> None:
+        nonlocal wakes
+        wakes += 1
+        worker.deliver()
+
+    worker = DiskWorker(loop, wake=wake)
+    results: list[int] = []
+    all_in = asyncio.Event()
+    total = 40 * 25
+
+    def done(result: object, error: BaseException | None) -> None:
+        assert error is None and isinstance(result, int)
+        results.append(result)
+        if len(results) == total:
+            all_in.set()
+
+    for batch in range(40):
+        for i in range(25):
+            worker.submit(int, batch * 25 + i, done=done)
+        worker.flush()
+    await asyncio.wait_for(all_in.wait(), 10)
+    worker.close()
+    assert results == list(range(total))
+    assert 1 <= wakes <= 40  # batched: never one wake-up per result

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from p2pshare_node.transport import PeerProtocol, PendingBlock
 Listener = Callable[[ev.NodeEvent], None]
 DISK_BACKLOG_MAX = 8 * 1024 * 1024
 WRITEBACK_STEP = 64 * 1024 * 1024  # flush the download to disk in steps of this many bytes
+FILE_HASH_STEP = 4 * 1024 * 1024  # the file's SHA-1 advances over the verified prefix in steps
 
 
 class Node:
@@ -80,6 +81,8 @@ class Node:
         self._disk: DiskWorker | None = None
         self._disk_backlog = 0  # bytes handed to the disk thread and not yet written
         self._disk_paused = False
+        self._holding = False  # inside `_held`: swarm calls are pumped once, at the end
+        self._pump_due = False
         self._state_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-state")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
@@ -127,7 +130,7 @@ class Node:
         self._t0 = loop.time()
         self._done = loop.create_future()
         self._closed = loop.create_future()
-        self._disk = DiskWorker(loop)
+        self._disk = DiskWorker(loop, wake=self._disk_results)
         self._down = RateMeter(self._t0)
         self._up = RateMeter(self._t0)
         have: Bitfield | None = None
@@ -399,11 +402,18 @@ class Node:
     def data_received(self, conn_id: int, data: bytes | memoryview) -> None:
         """Bytes from a peer (a view valid only during this call; b"" is EOF)."""
         if conn_id in self._conns:
-            if self._disk is not None:
-                # Finished disk work first: the haves it causes then leave in the same send as
-                # the requests these bytes cause (one syscall and one wake-up of the peer, not two)
+            with self._held():
+                if self._disk is not None:
+                    # Finished disk work first: the haves it causes then leave in the same send
+                    # as the requests these bytes cause (one syscall and one peer wake-up, not two)
+                    self._disk.deliver()
+                self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
+
+    def _disk_results(self) -> None:
+        """The disk thread woke us: take in every finished job, then act once."""
+        if self._disk is not None:
+            with self._held():
                 self._disk.deliver()
-            self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
 
     def connection_lost(self, conn_id: int) -> None:
         proto = self._conns.pop(conn_id, None)
@@ -456,11 +466,33 @@ class Node:
             return
         try:
             call(swarm, self._now())
-            self._pump()
+            if self._holding:
+                self._pump_due = True
+            else:
+                self._pump()
         except Exception as exc:
             if os.environ.get("P2PSHARE_DEBUG"):
                 raise
             self._fail(ErrorKind.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """Carry out the actions of several swarm calls in one pump.
+
+        At speed, one read or one batch of disk results means dozens of swarm calls; pumping
+        once after all of them sends one write per peer and re-arms the timer once.
+        """
+        if self._holding:
+            yield
+            return
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._pump_due:
+                self._pump_due = False
+                self._drive(lambda sw, now: None)
 
     def _pump(self) -> None:
         """Carry out every pending action, then re-arm the single timer."""
@@ -471,6 +503,8 @@ class Node:
             self._do(action)
             if self._closing:
                 return
+        if self._disk is not None:
+            self._disk.flush()  # the disk jobs of these actions cross to the thread at once
         if not self._serving and swarm.summary is not None and self._server is not None:
             self._serving = True
             assert self._loop is not None
@@ -607,8 +641,10 @@ class Node:
         while count in self._verified:
             count += 1
         if count > start:
-            self._file_hashed_pieces = count
             end = min(count * meta.piece_size, meta.file_size)
+            if end - start * meta.piece_size < FILE_HASH_STEP and end < meta.file_size:
+                return  # in steps: one job per few MiB, not one per piece
+            self._file_hashed_pieces = count
             disk.submit(hasher.extend_file_hash, end)
 
     def _writeback(self, index: int) -> None:
