@@ -8,7 +8,9 @@ Two savings over "write now, read back and hash later":
   back from the page cache), so at the end only the tail is left to hash instead of the whole
   file, which on a fast link would otherwise add a serial pass of about 40 % to the download.
 
-Every method runs on the one disk thread (see diskworker.py), in submission order: no locks.
+`store_block` and `piece_digest` run on the disk thread, `extend_file_hash` and `file_digest`
+on the file-hash thread (see diskworker.py), each in submission order. The two share no state,
+and the file hash only reads pieces that are verified (written and hashed) already: no locks.
 """
 
 from __future__ import annotations

@@ -77,8 +77,10 @@ class Node:
         self._state_written = 0.0
         self._state_handle: asyncio.TimerHandle | None = None
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
-        # Writes, piece hashes and the file hash run in order on one thread (see diskworker.py).
+        # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
+        # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
         self._disk: DiskWorker | None = None
+        self._file_hash: DiskWorker | None = None
         self._disk_backlog = 0  # bytes handed to the disk thread and not yet written
         self._disk_paused = False
         self._holding = False  # inside `_held`: swarm calls are pumped once, at the end
@@ -131,6 +133,7 @@ class Node:
         self._done = loop.create_future()
         self._closed = loop.create_future()
         self._disk = DiskWorker(loop, wake=self._disk_results)
+        self._file_hash = DiskWorker(loop, name="p2pshare-sha1", wake=self._disk_results)
         self._down = RateMeter(self._t0)
         self._up = RateMeter(self._t0)
         have: Bitfield | None = None
@@ -215,8 +218,9 @@ class Node:
             self._emit(ev.Failed(error=exc.kind.value, message=exc.message))
         self._state_pool.shutdown(wait=True)
         self._hash_pool.shutdown(wait=True, cancel_futures=True)
-        if self._disk is not None:
-            self._disk.close()  # queued writes land before the file is closed
+        for worker in (self._disk, self._file_hash):
+            if worker is not None:
+                worker.close()  # queued writes land before the file is closed
         if self._store is not None:
             self._store.close()
         if self._closed is not None and not self._closed.done():
@@ -403,17 +407,20 @@ class Node:
         """Bytes from a peer (a view valid only during this call; b"" is EOF)."""
         if conn_id in self._conns:
             with self._held():
-                if self._disk is not None:
-                    # Finished disk work first: the haves it causes then leave in the same send
-                    # as the requests these bytes cause (one syscall and one peer wake-up, not two)
-                    self._disk.deliver()
+                # Finished disk work first: the haves it causes then leave in the same send
+                # as the requests these bytes cause (one syscall and one peer wake-up, not two)
+                self._deliver_disk_results()
                 self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
 
     def _disk_results(self) -> None:
-        """The disk thread woke us: take in every finished job, then act once."""
-        if self._disk is not None:
-            with self._held():
-                self._disk.deliver()
+        """A disk thread woke us: take in every finished job, then act once."""
+        with self._held():
+            self._deliver_disk_results()
+
+    def _deliver_disk_results(self) -> None:
+        for worker in (self._disk, self._file_hash):
+            if worker is not None:
+                worker.deliver()
 
     def connection_lost(self, conn_id: int) -> None:
         proto = self._conns.pop(conn_id, None)
@@ -503,8 +510,9 @@ class Node:
             self._do(action)
             if self._closing:
                 return
-        if self._disk is not None:
-            self._disk.flush()  # the disk jobs of these actions cross to the thread at once
+        for worker in (self._disk, self._file_hash):
+            if worker is not None:
+                worker.flush()  # the disk jobs of these actions cross to the threads at once
         if not self._serving and swarm.summary is not None and self._server is not None:
             self._serving = True
             assert self._loop is not None
@@ -634,8 +642,8 @@ class Node:
 
     def _extend_file_hash(self) -> None:
         """Let the file's SHA-1 run over the verified prefix now, not in one pass at the end."""
-        meta, hasher, disk = self.metainfo, self._hasher, self._disk
-        if meta is None or hasher is None or disk is None:
+        meta, hasher, worker = self.metainfo, self._hasher, self._file_hash
+        if meta is None or hasher is None or worker is None:
             return
         start = count = self._file_hashed_pieces
         while count in self._verified:
@@ -645,7 +653,7 @@ class Node:
             if end - start * meta.piece_size < FILE_HASH_STEP and end < meta.file_size:
                 return  # in steps: one job per few MiB, not one per piece
             self._file_hashed_pieces = count
-            disk.submit(hasher.extend_file_hash, end)
+            worker.submit(hasher.extend_file_hash, end)
 
     def _writeback(self, index: int) -> None:
         """Flush the download to disk in the background as it goes (on an idle thread).
@@ -663,8 +671,8 @@ class Node:
         self._syncing = self._hash_pool.submit(store.sync_quietly)
 
     def _verify_file(self) -> None:
-        store, disk, hasher = self._store, self._disk, self._hasher
-        assert store is not None and disk is not None
+        store, worker, hasher = self._store, self._file_hash, self._hasher
+        assert store is not None and worker is not None
 
         def hashed(digest: bytes, error: BaseException | None) -> None:
             if error is not None:
@@ -672,7 +680,8 @@ class Node:
                 return
             self._drive(lambda sw, now: sw.file_hashed(digest, now))
 
-        disk.submit(hasher.file_digest if hasher is not None else store.sha1_file, done=hashed)
+        # (after every extend_file_hash: the same FIFO thread)
+        worker.submit(hasher.file_digest if hasher is not None else store.sha1_file, done=hashed)
 
     def _finish_download(self) -> None:
         """Every piece and the whole file verified: move it into place and keep seeding."""
