@@ -164,7 +164,7 @@ def test_summary_geometry() -> None:
     assert ShareSummary("e", 0, 16384, b"\x00" * 20).piece_count == 0
 
 
-def test_piece_hashes_list_becomes_a_tuple() -> None:
+def test_piece_hashes_list_is_kept_packed_and_compares_equal() -> None:
     meta = Metainfo("a", 1, 16384, b"\x00" * 20, [b"\x01" * 32])  # type: ignore[arg-type]
     assert meta.piece_hashes == (b"\x01" * 32,)
     assert hash(meta.share_id)

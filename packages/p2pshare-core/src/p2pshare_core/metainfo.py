@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import overload
 
 from .constants import (
     DEFAULT_PIECE_SIZE,
@@ -32,6 +34,7 @@ from .errors import ErrorCode, LocalProtocolError
 
 __all__ = [
     "Metainfo",
+    "PieceHashes",
     "ShareSummary",
     "check_geometry",
     "choose_piece_size",
@@ -164,6 +167,86 @@ def _bad_meta(requirement: str, reason: str) -> LocalProtocolError:
     return LocalProtocolError(ErrorCode.BAD_METAINFO, requirement, reason)
 
 
+class PieceHashes(Sequence[bytes]):
+    """The piece hashes: 32-byte digests side by side in one buffer (a sequence of bytes).
+
+    One bytes object per digest costs 73 bytes of memory for 32 of hash: a share of 131 072
+    pieces would keep 13 MiB instead of 4, and a node's memory would grow with the file. The
+    buffer is the tail of the canonical encoding, so the metainfo is held exactly once.
+    """
+
+    __slots__ = ("_buffer", "_count", "_start")
+
+    def __init__(self, buffer: bytes, start: int, count: int) -> None:
+        if start < 0 or count < 0 or start + count * PIECE_HASH_LENGTH > len(buffer):
+            raise ValueError("piece hashes run past the end of the buffer")
+        self._buffer = buffer
+        self._start = start
+        self._count = count
+
+    @classmethod
+    def of(cls, digests: Iterable[bytes]) -> PieceHashes:
+        """From separate digests (each checked to be PIECE_HASH_LENGTH bytes)."""
+        items = list(digests) if not isinstance(digests, Sequence) else digests
+        for digest in items:
+            if not isinstance(digest, bytes) or len(digest) != PIECE_HASH_LENGTH:
+                raise _bad_meta("META-1", f"piece hashes must be {PIECE_HASH_LENGTH} bytes")
+        return cls(b"".join(items), 0, len(items))
+
+    @property
+    def buffer(self) -> bytes:
+        """The buffer the digests live in (the canonical encoding, for a Metainfo's)."""
+        return self._buffer
+
+    @property
+    def start(self) -> int:
+        return self._start
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[bytes, ...]: ...
+    def __getitem__(self, index: int | slice) -> bytes | tuple[bytes, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._count)))
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(f"piece hash index {index} out of range")
+        at = self._start + index * PIECE_HASH_LENGTH
+        return self._buffer[at : at + PIECE_HASH_LENGTH]
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffer, size = self._buffer, PIECE_HASH_LENGTH
+        for at in range(self._start, self._start + self._count * size, size):
+            yield buffer[at : at + size]
+
+    def joined(self) -> bytes:
+        """All digests as one bytes object, in piece order."""
+        end = self._start + self._count * PIECE_HASH_LENGTH
+        if self._start == 0 and end == len(self._buffer):
+            return self._buffer
+        return self._buffer[self._start : end]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PieceHashes):
+            return self.joined() == other.joined()
+        if isinstance(other, tuple | list):
+            if len(other) != self._count:
+                return False
+            return all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.joined())
+
+    def __repr__(self) -> str:
+        return f"PieceHashes(<{self._count} digests>)"
+
+
 @dataclass(frozen=True)
 class Metainfo:
     """The full description of a share; its canonical encoding defines the share ID."""
@@ -172,36 +255,23 @@ class Metainfo:
     file_size: int
     piece_size: int
     file_sha1: bytes
-    piece_hashes: tuple[bytes, ...]
+    piece_hashes: Sequence[bytes]
+    """Any sequence of 32-byte digests may be given; it is kept as PieceHashes."""
 
     def __post_init__(self) -> None:
         validate_name(self.name)
         check_geometry(self.file_size, self.piece_size, ErrorCode.BAD_METAINFO, "META-2")
         if not isinstance(self.file_sha1, bytes) or len(self.file_sha1) != FILE_SHA1_LENGTH:
             raise _bad_meta("META-1", f"file_sha1 must be {FILE_SHA1_LENGTH} bytes")
-        if not isinstance(self.piece_hashes, tuple):
-            object.__setattr__(self, "piece_hashes", tuple(self.piece_hashes))
+        hashes = self.piece_hashes
+        if not isinstance(hashes, PieceHashes):
+            hashes = PieceHashes.of(hashes)
         expected = piece_count(self.file_size, self.piece_size)
-        if len(self.piece_hashes) != expected:
-            raise _bad_meta(
-                "META-1", f"expected {expected} piece hashes, got {len(self.piece_hashes)}"
-            )
-        for digest in self.piece_hashes:
-            if not isinstance(digest, bytes) or len(digest) != PIECE_HASH_LENGTH:
-                raise _bad_meta("META-1", f"piece hashes must be {PIECE_HASH_LENGTH} bytes")
-
-    def encode(self) -> bytes:
-        """The canonical encoding (the bytes that are hashed and sent in chunks).
-
-        Computed once: a share of 131 072 pieces has 4 MiB of it, served to peers and saved in
-        the resume state for as long as the node runs.
-        """
-        return self._encoded
-
-    @cached_property
-    def _encoded(self) -> bytes:
+        if len(hashes) != expected:
+            raise _bad_meta("META-1", f"expected {expected} piece hashes, got {len(hashes)}")
+        # The canonical encoding, built once; the hashes then live inside it (held once).
         name = self.name.encode("utf-8")
-        header = _HEADER.pack(
+        head = _HEADER.pack(
             METAINFO_MAGIC,
             METAINFO_VERSION,
             self.file_size,
@@ -209,7 +279,26 @@ class Metainfo:
             self.file_sha1,
             len(name),
         )
-        return b"".join((header, name, *self.piece_hashes))
+        prefix = head + name
+        buffer = hashes.buffer
+        if not (
+            hashes.start == len(prefix)
+            and len(buffer) == len(prefix) + PIECE_HASH_LENGTH * len(hashes)
+            and buffer.startswith(prefix)
+        ):
+            buffer = prefix + hashes.joined()
+            hashes = PieceHashes(buffer, len(prefix), len(hashes))
+        object.__setattr__(self, "piece_hashes", hashes)
+
+    def encode(self) -> bytes:
+        """The canonical encoding (the bytes that are hashed and sent in chunks).
+
+        Built once, with the hashes inside it: a share of 131 072 pieces has 4 MiB of it,
+        served to peers and saved in the resume state for as long as the node runs.
+        """
+        hashes = self.piece_hashes
+        assert isinstance(hashes, PieceHashes)  # (made so by __post_init__)
+        return hashes.buffer
 
     @classmethod
     def decode(cls, data: bytes) -> Metainfo:
@@ -241,12 +330,9 @@ class Metainfo:
             name = data[METAINFO_FIXED_SIZE:name_end].decode("utf-8")
         except UnicodeDecodeError:
             raise _bad_name("name is not valid UTF-8") from None
-        hashes = tuple(
-            data[i : i + PIECE_HASH_LENGTH] for i in range(name_end, len(data), PIECE_HASH_LENGTH)
-        )
-        meta = cls(name, file_size, piece_size, file_sha1, hashes)
-        meta.__dict__["_encoded"] = data  # the canonical encoding is the one just parsed
-        return meta
+        # the canonical encoding is the one just parsed: the hashes stay inside it
+        hashes = PieceHashes(data, name_end, count)
+        return cls(name, file_size, piece_size, file_sha1, hashes)
 
     @cached_property
     def share_id(self) -> bytes:

@@ -19,7 +19,8 @@ import queue
 import threading
 from pathlib import Path
 
-from p2pshare_core.metainfo import Metainfo, choose_piece_size
+from p2pshare_core.constants import PIECE_HASH_LENGTH
+from p2pshare_core.metainfo import Metainfo, PieceHashes, choose_piece_size
 
 BLOCK_TARGET = 4 * 1024 * 1024  # fits in L2+L3 for the second hash, amortises the syscalls
 RING = 3  # buffers: one being read, one being hashed, one spare so neither thread waits
@@ -38,7 +39,7 @@ def build_metainfo(path: Path, piece_size: int | None = None, name: str | None =
         reader = _Reader(fd, size, block, path)
         thread = threading.Thread(target=reader.run, name="p2pshare-read-sha1", daemon=True)
         thread.start()
-        piece_hashes: list[bytes] = []
+        digests = bytearray()  # side by side, as the metainfo keeps them (see PieceHashes)
         try:
             while True:
                 index, got = reader.filled.get()
@@ -46,7 +47,7 @@ def build_metainfo(path: Path, piece_size: int | None = None, name: str | None =
                     break
                 view = memoryview(reader.buffers[index])[:got]
                 for start in range(0, got, ps):
-                    piece_hashes.append(hashlib.sha256(view[start : start + ps]).digest())
+                    digests += hashlib.sha256(view[start : start + ps]).digest()
                 view.release()
                 reader.free.put(index)
         finally:
@@ -62,7 +63,7 @@ def build_metainfo(path: Path, piece_size: int | None = None, name: str | None =
         file_size=size,
         piece_size=ps,
         file_sha1=reader.sha1.digest(),
-        piece_hashes=tuple(piece_hashes),
+        piece_hashes=PieceHashes(bytes(digests), 0, len(digests) // PIECE_HASH_LENGTH),
     )
 
 
