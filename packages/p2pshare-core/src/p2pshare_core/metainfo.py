@@ -177,7 +177,7 @@ class PieceHashes(Sequence[bytes]):
 
     __slots__ = ("_buffer", "_count", "_start")
 
-    def __init__(self, buffer: bytes, start: int, count: int) -> None:
+    def __init__(self, buffer: bytes | bytearray, start: int, count: int) -> None:
         if start < 0 or count < 0 or start + count * PIECE_HASH_LENGTH > len(buffer):
             raise ValueError("piece hashes run past the end of the buffer")
         self._buffer = buffer
@@ -194,7 +194,7 @@ class PieceHashes(Sequence[bytes]):
         return cls(b"".join(items), 0, len(items))
 
     @property
-    def buffer(self) -> bytes:
+    def buffer(self) -> bytes | bytearray:
         """The buffer the digests live in (the canonical encoding, for a Metainfo's)."""
         return self._buffer
 
@@ -217,15 +217,15 @@ class PieceHashes(Sequence[bytes]):
         if not 0 <= index < self._count:
             raise IndexError(f"piece hash index {index} out of range")
         at = self._start + index * PIECE_HASH_LENGTH
-        return self._buffer[at : at + PIECE_HASH_LENGTH]
+        return bytes(self._buffer[at : at + PIECE_HASH_LENGTH])
 
     def __iter__(self) -> Iterator[bytes]:
         buffer, size = self._buffer, PIECE_HASH_LENGTH
         for at in range(self._start, self._start + self._count * size, size):
-            yield buffer[at : at + size]
+            yield bytes(buffer[at : at + size])
 
-    def joined(self) -> bytes:
-        """All digests as one bytes object, in piece order."""
+    def joined(self) -> bytes | bytearray:
+        """All digests side by side, in piece order."""
         end = self._start + self._count * PIECE_HASH_LENGTH
         if self._start == 0 and end == len(self._buffer):
             return self._buffer
@@ -282,7 +282,8 @@ class Metainfo:
         prefix = head + name
         buffer = hashes.buffer
         if not (
-            hashes.start == len(prefix)
+            isinstance(buffer, bytes)
+            and hashes.start == len(prefix)
             and len(buffer) == len(prefix) + PIECE_HASH_LENGTH * len(hashes)
             and buffer.startswith(prefix)
         ):
@@ -298,7 +299,9 @@ class Metainfo:
         """
         hashes = self.piece_hashes
         assert isinstance(hashes, PieceHashes)  # (made so by __post_init__)
-        return hashes.buffer
+        buffer = hashes.buffer
+        assert isinstance(buffer, bytes)  # (likewise)
+        return buffer
 
     @classmethod
     def decode(cls, data: bytes) -> Metainfo:

@@ -63,7 +63,8 @@ def build_metainfo(path: Path, piece_size: int | None = None, name: str | None =
         file_size=size,
         piece_size=ps,
         file_sha1=reader.sha1.digest(),
-        piece_hashes=PieceHashes(bytes(digests), 0, len(digests) // PIECE_HASH_LENGTH),
+        # (the bytearray itself: Metainfo copies it once, into the canonical encoding)
+        piece_hashes=PieceHashes(digests, 0, len(digests) // PIECE_HASH_LENGTH),
     )
 
 
