@@ -122,7 +122,7 @@ class Picker:
         self._avail = array("i", [0]) * n  # non-seed peers having each piece
         self._seeds = 0
         self._slot = array("i", [-1]) * n  # index inside its bucket, -1 when not OPEN
-        opened = array("i", _zeros(self._have))
+        opened = array("i", _ones(self._have, 0))  # the pieces we lack
         self._rng.shuffle(opened)
         for pos, index in enumerate(opened):
             self._slot[index] = pos
@@ -527,19 +527,10 @@ class Picker:
             self._avail[index] -= 1
 
 
-def _zeros(flags: bytearray) -> Iterator[int]:
-    """Indices of the 0 bytes (see `_ones`)."""
+def _ones(flags: bytearray, value: int = 1) -> Iterator[int]:
+    """Indices of the `value` bytes, found with bytearray.find (C speed), not a Python loop."""
     find = flags.find
-    index = find(0)
+    index = find(value)
     while index >= 0:
         yield index
-        index = find(0, index + 1)
-
-
-def _ones(flags: bytearray) -> Iterator[int]:
-    """Indices of the 1 bytes, found with bytearray.find (C speed) rather than a Python loop."""
-    find = flags.find
-    index = find(1)
-    while index >= 0:
-        yield index
-        index = find(1, index + 1)
+        index = find(value, index + 1)
