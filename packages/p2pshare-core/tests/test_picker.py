@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -433,3 +434,44 @@ def test_window_probes_fall_back_to_a_scan_and_reopened_pieces_count() -> None:
     p.release_all(1)  # everything OPEN again: the window moves back to the front
     p.add_peer(2, _bits(n, set(range(n))))
     assert {b[0] for b in p.pick(2, n, 0.0)} == set(range(n))
+
+
+def _run_swarm_picks(seed: int, pieces: int, peers: int) -> list[object]:
+    """A random run of peers, haves, picks, releases and arrivals; everything picked, in order."""
+    ops = random.Random(seed)
+    p = Picker(
+        file_size=pieces * K, piece_size=K, rng=random.Random(seed), random_first=0, window=4
+    )
+    trace: list[object] = []
+    for key in range(peers):
+        p.add_peer(key, _bits(pieces, {i for i in range(pieces) if ops.random() < 0.5}))
+    for _ in range(60):
+        key = ops.randrange(peers)
+        roll = ops.random()
+        if roll < 0.3:
+            p.peer_have(key, ops.randrange(pieces))
+        elif roll < 0.8:
+            picked = p.pick(key, ops.randrange(1, 4), 0.0)
+            trace.append((key, picked))
+            if picked and ops.random() < 0.5:
+                p.block_received(key, picked[0])
+        else:
+            trace.append(("released", key, p.release_all(key)))
+    return trace
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.integers(2, 60), st.sampled_from([1, 3, 8, 300]))
+def test_window_search_by_byte_picks_exactly_what_a_full_scan_picks(
+    seed: int, pieces: int, peers: int
+) -> None:
+    """The byte marks are an index, not a policy: forcing the plain scan changes no pick.
+
+    (300 peers also drive availabilities past what one byte counts, the plain scan itself.)
+    """
+    import p2pshare_core.picker as picker_module
+
+    fast = _run_swarm_picks(seed, pieces, peers)
+    with mock.patch.object(picker_module, "_MAX_MARK", -1):  # every search: the plain scan
+        plain = _run_swarm_picks(seed, pieces, peers)
+    assert fast == plain
