@@ -425,7 +425,8 @@ class Picker:
         start = rng.randrange(low, end)
         mark = level + 1
         if mark > _MAX_MARK:  # (more peers than a byte counts: look at every piece)
-            for candidate in (*range(start, end), *range(low, start)):
+            scan: list[int] = [*range(start, end), *range(low, start)]
+            for candidate in scan:
                 if (
                     slot[candidate] >= 0
                     and avail[candidate] == level
