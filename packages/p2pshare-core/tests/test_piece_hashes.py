@@ -40,6 +40,8 @@ def test_a_view_into_a_larger_buffer() -> None:
     with pytest.raises(LocalProtocolError):
         PieceHashes.of([b"short"])
     assert list(PieceHashes.of(iter([b"\x03" * 32]))) == [b"\x03" * 32]
+    packed = PieceHashes(bytearray(buffer), 4, 2)  # as the seeder builds them
+    assert packed == view and hash(packed) == hash(view)
 
 
 @given(digests.filter(bool))

@@ -241,7 +241,7 @@ class PieceHashes(Sequence[bytes]):
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self.joined())
+        return hash(bytes(self.joined()))  # (a bytearray buffer is not hashable itself)
 
     def __repr__(self) -> str:
         return f"PieceHashes(<{self._count} digests>)"

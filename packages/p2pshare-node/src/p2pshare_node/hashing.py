@@ -1,4 +1,4 @@
-"""A download's hashing, done on the disk thread while the data is still hot.
+"""A download's hashing, done on the disk threads while the data is still hot.
 
 Two savings over "write now, read back and hash later":
 
