@@ -82,6 +82,10 @@ class DownloadHasher:
         except (OSError, ValueError) as exc:
             self._sha1_error = exc
 
+    def file_hashed_upto(self) -> int:
+        """How far the file's SHA-1 has read (safe to ask from any thread)."""
+        return self._sha1_at
+
     def file_digest(self) -> bytes:
         """SHA-1 of the whole file (hashing what the download did not cover yet)."""
         self.extend_file_hash(self.store.size)

@@ -27,6 +27,7 @@ from p2pshare_core.swarm import Swarm
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.diskworker import DiskWorker
+from p2pshare_node.dropbehind import DropBehind
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
 from p2pshare_node.hashing import DownloadHasher
@@ -40,7 +41,7 @@ from p2pshare_node.transport import PeerProtocol, PendingBlock
 
 Listener = Callable[[ev.NodeEvent], None]
 DISK_BACKLOG_MAX = 8 * 1024 * 1024
-WRITEBACK_STEP = 64 * 1024 * 1024  # flush the download to disk in steps of this many bytes
+WRITEBACK_STEP = 32 * 1024 * 1024  # flush (and drop behind) the download in steps of this size
 FILE_HASH_STEP = 4 * 1024 * 1024  # the file's SHA-1 advances over the verified prefix in steps
 
 
@@ -66,6 +67,7 @@ class Node:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._store: PieceStore | None = None
         self._hasher: DownloadHasher | None = None  # disk-thread hashing of a download
+        self._drop_behind: DropBehind | None = None  # a download's flushes and cache drops
         self._verified = PieceFlags()
         self._file_hashed_pieces = 0  # leading verified pieces handed to the file hash
         self._unsynced = 0  # bytes verified since the last background flush was started
@@ -358,6 +360,7 @@ class Node:
             kind = ErrorKind.FILESYSTEM
             raise NodeError(kind, f"cannot create {part}: {exc.strerror or exc}") from None
         self._hasher = DownloadHasher(self._store, meta.piece_size)
+        self._drop_behind = DropBehind(self._store, self._hasher.file_hashed_upto)
         self._file_hashed_pieces = 0
         self.metainfo = meta
         self.share_id = meta.share_id
@@ -656,19 +659,21 @@ class Node:
             worker.submit(hasher.extend_file_hash, end)
 
     def _writeback(self, index: int) -> None:
-        """Flush the download to disk in the background as it goes (on an idle thread).
+        """Flush the download to disk in the background as it goes, and drop behind it.
 
         The final fsync before the rename then finds little left to write, instead of the
-        whole file, which would hold up completion (and the event loop) for a second or more.
+        whole file, which would hold up completion (and the event loop) for a second or more;
+        the page cache keeps only the recent part of the download (see dropbehind.py).
         """
-        meta, store = self.metainfo, self._store
-        if meta is None or store is None or not store.writable:
+        meta, store, drop = self.metainfo, self._store, self._drop_behind
+        if meta is None or store is None or not store.writable or drop is None:
             return
         self._unsynced += meta.piece_length(index)
         if self._unsynced < WRITEBACK_STEP or (self._syncing and not self._syncing.done()):
             return
         self._unsynced = 0
-        self._syncing = self._hash_pool.submit(store.sync_quietly)
+        verified_end = min(self._file_hashed_pieces * meta.piece_size, meta.file_size)
+        self._syncing = self._hash_pool.submit(drop.flush, verified_end)
 
     def _verify_file(self) -> None:
         store, worker, hasher = self._store, self._file_hash, self._hasher
@@ -704,6 +709,7 @@ class Node:
             store.sync()
             store.close()
             self._hasher = None
+            self._drop_behind = None
             os.replace(store.path, final)
             self._store = PieceStore.open_readonly(final)
         except OSError as exc:

@@ -155,6 +155,17 @@ class PieceStore:
             with contextlib.suppress(OSError):
                 getattr(os, "fdatasync", os.fsync)(fd)
 
+    def drop_cached(self, offset: int, length: int) -> None:
+        """Let the OS drop these (flushed) bytes from its cache; a no-op without posix_fadvise.
+
+        Advice only: dirty pages are kept, and a later read of the range comes from disk.
+        """
+        advise = getattr(os, "posix_fadvise", None)
+        fd = self._fd
+        if advise is not None and fd is not None and length > 0:
+            with contextlib.suppress(OSError):
+                advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
     def close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:

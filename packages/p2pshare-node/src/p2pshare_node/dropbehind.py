@@ -1,0 +1,44 @@
+"""Drop-behind: a download streams through the page cache instead of filling it.
+
+A download writes each byte once and reads it back soon after, for the piece hash and the file's
+SHA-1. Once both hashes have passed and the pages are on disk, keeping them cached only pushes
+other programs' data out of memory (a 50 GiB download would evict everything else), and the
+kernel then has to find a fresh page for every new write. Where freed memory goes back to a
+hypervisor (a VM with free-page reporting, like the 2-core machine this was measured on), a
+fresh page costs more CPU than hashing it: writing 1 GiB in 64 KiB blocks took 1.4 CPU s as
+usual and 0.3 CPU s with drop-behind, at 2.4x the speed.
+
+So now and then a worker thread flushes the file and tells the OS it may drop the clean pages
+more than `keep` bytes behind both the verified prefix and the file hash (the recent pieces stay
+cached for the peers that still ask for them). Nothing can be lost: the OS drops only clean
+pages, and a dropped block a peer asks for later is simply read from disk. Where the OS has no
+posix_fadvise (Windows, macOS) only the flush happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from p2pshare_node.storage import PieceStore
+
+KEEP_BYTES = 32 * 1024 * 1024  # recently verified data left cached for peers that ask for it
+
+
+class DropBehind:
+    """Flushes a download and drops its cached pages behind the hashes (one call at a time)."""
+
+    def __init__(
+        self, store: PieceStore, hashed_upto: Callable[[], int], keep: int = KEEP_BYTES
+    ) -> None:
+        self.store = store
+        self.keep = keep
+        self._hashed_upto = hashed_upto  # how far the file's SHA-1 has read (any thread)
+        self.dropped = 0  # the file's pages before this offset have been released
+
+    def flush(self, verified_end: int) -> None:
+        """Run on a worker thread: everything before `verified_end` was verified (so written)."""
+        self.store.sync_quietly()
+        end = min(verified_end, self._hashed_upto()) - self.keep
+        if end > self.dropped:
+            self.store.drop_cached(self.dropped, end - self.dropped)
+            self.dropped = end
