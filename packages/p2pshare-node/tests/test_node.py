@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import typing
 from pathlib import Path
 
 import pytest
+from p2pshare_core import actions as act
 from p2pshare_core.codec import encode
 from p2pshare_core.events import Handshake
 from p2pshare_node import events as ev
@@ -287,3 +289,9 @@ async def test_a_slow_reader_gets_every_block_intact(tmp_path: Path) -> None:
     finally:
         writer.close()
         await seeder.close()
+
+
+def test_every_action_kind_has_a_handler() -> None:
+    """The node's dispatch table covers every type the core can emit (a new one must be added)."""
+    handlers = Node(NodeConfig(output_dir=Path(".")))._action_table()
+    assert set(handlers) == set(typing.get_args(act.Action))

@@ -30,13 +30,13 @@ class RateMeter:
     def add(self, nbytes: int, now: float) -> None:
         """Count `nbytes` transferred at time `now`."""
         self.total += nbytes
+        self._window_sum += nbytes
         slot = int(now / self._resolution)
         buckets = self._buckets
         if buckets and buckets[-1][0] == slot:
             buckets[-1][1] += nbytes
-        else:
-            buckets.append([slot, nbytes])
-        self._window_sum += nbytes
+            return  # (old buckets fall off when a new one starts, or in `rate`)
+        buckets.append([slot, nbytes])
         self._expire(now)
 
     def _expire(self, now: float) -> None:

@@ -55,6 +55,10 @@ class State(Enum):
     CLOSED = "CLOSED"  # error message sent, or EOF: nothing more may come
     ERROR = "ERROR"  # a protocol rule was broken in this direction
 
+    # Members are singletons compared by identity, so identity hashing is exact, and in C:
+    # Enum's own __hash__ is Python code, run for every TRANSITIONS lookup (every frame).
+    __hash__ = object.__hash__
+
 
 ACTIVE_MESSAGES: Final[tuple[type, ...]] = (
     Have,

@@ -98,6 +98,7 @@ class Node:
         self._down: RateMeter | None = None
         self._alone_since: float | None = None
         self._up: RateMeter | None = None
+        self._action_handlers = self._action_table()
 
     # --- public API --------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -520,11 +521,19 @@ class Node:
             self._serving = True
             assert self._loop is not None
             self._track(self._loop.create_task(self._server.start_serving()))
+        # A later deadline leaves the armed timer alone: firing early is harmless (handle_timer
+        # runs only what is due, then this re-arms), and most deadlines move later on every
+        # read (idle timeouts count from the last byte): re-arming each time cost a cancelled
+        # timer handle per read.
         deadline = swarm.get_timer()
-        if self._timer is not None and (deadline is None or self._timer.when() != deadline):
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None and self._timer is None:
+        timer = self._timer
+        if deadline is None:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+        elif timer is None or deadline < timer.when():
+            if timer is not None:
+                timer.cancel()
             assert self._loop is not None
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
@@ -533,64 +542,77 @@ class Node:
         self._drive(lambda sw, now: sw.handle_timer(now))
 
     def _do(self, action: act.Action) -> None:
-        if isinstance(action, act.Send):
-            proto = self._conns.get(action.conn_id)
-            if proto is not None:
-                data = self._faults.outgoing(action.data) if self._faults else action.data
-                proto.send(data)
-        elif isinstance(action, act.SendBlock):
-            proto = self._conns.get(action.conn_id)
-            if proto is not None and not self._faults.drop_blocks:
-                block = PendingBlock(action.header, action.index, action.offset, action.length)
-                proto.send_block(block)
-        elif isinstance(action, act.StoreBlock):
-            self._store_block(action)
-        elif isinstance(action, act.VerifyPiece):
-            self._verify_piece(action.index)
-        elif isinstance(action, act.VerifyFile):
-            self._verify_file()
-        elif isinstance(action, act.Dial):
-            self._dial(action.host, action.port)
-        elif isinstance(action, act.Close):
-            proto = self._conns.pop(action.conn_id, None)
-            if proto is not None:
-                proto.close()
-        elif isinstance(action, act.MetainfoReady):
-            self._on_metainfo(action.metainfo)
-        elif isinstance(action, act.PeerConnected):
-            self._peers[action.conn_id] = action.peer_id.hex()
-            self._emit(
-                ev.PeerUp(
-                    conn=action.conn_id,
-                    peer_id=action.peer_id.hex(),
-                    host=action.host,
-                    port=action.port,
-                    outbound=action.outbound,
-                )
-            )
-        elif isinstance(action, act.PeerDisconnected):
-            self._peers.pop(action.conn_id, None)
-            peer = action.peer_id.hex() if action.peer_id else ""
-            self._emit(ev.PeerDown(conn=action.conn_id, peer_id=peer, reason=action.reason))
-        elif isinstance(action, act.PieceVerified):
-            self._verified.add(action.index)
-            self._extend_file_hash()
-            self._writeback(action.index)
-            self._state_changed()
-            peers = tuple(p.hex() for p in action.from_peers)
-            self._emit(ev.PieceDone(index=action.index, peers=peers))
-        elif isinstance(action, act.PieceFailed):
-            peers = tuple(p.hex() for p in action.peers)
-            self._emit(ev.PieceBad(index=action.index, peers=peers))
-        elif isinstance(action, act.PeerBanned):
-            self._emit(ev.PeerBanned(peer_id=action.peer_id.hex(), host=action.host))
-        elif isinstance(action, act.DownloadComplete):
-            self._finish_download()
-        elif isinstance(action, act.FileCorrupt):
-            self._fail(
+        # one dict lookup per action (several per piece), not a chain of isinstance checks
+        self._action_handlers[type(action)](action)
+
+    def _action_table(self) -> dict[type, Callable[[Any], None]]:
+        """What carries out each kind of action: one handler per type in actions.py."""
+        return {
+            act.Send: self._on_send,
+            act.SendBlock: self._on_send_block,
+            act.StoreBlock: self._store_block,
+            act.VerifyPiece: lambda a: self._verify_piece(a.index),
+            act.VerifyFile: lambda a: self._verify_file(),
+            act.Dial: lambda a: self._dial(a.host, a.port),
+            act.Close: self._on_close,
+            act.MetainfoReady: lambda a: self._on_metainfo(a.metainfo),
+            act.PeerConnected: self._on_peer_connected,
+            act.PeerDisconnected: self._on_peer_disconnected,
+            act.PieceVerified: self._on_piece_verified,
+            act.PieceFailed: lambda a: self._emit(
+                ev.PieceBad(index=a.index, peers=tuple(p.hex() for p in a.peers))
+            ),
+            act.PeerBanned: lambda a: self._emit(
+                ev.PeerBanned(peer_id=a.peer_id.hex(), host=a.host)
+            ),
+            act.DownloadComplete: lambda a: self._finish_download(),
+            act.FileCorrupt: lambda a: self._fail(
                 ErrorKind.INTEGRITY,
                 "every piece verified but the whole file does not match its SHA-1",
+            ),
+        }
+
+    def _on_send(self, action: act.Send) -> None:
+        proto = self._conns.get(action.conn_id)
+        if proto is not None:
+            proto.send(self._faults.outgoing(action.data) if self._faults else action.data)
+
+    def _on_send_block(self, action: act.SendBlock) -> None:
+        proto = self._conns.get(action.conn_id)
+        if proto is not None and not self._faults.drop_blocks:
+            proto.send_block(
+                PendingBlock(action.header, action.index, action.offset, action.length)
             )
+
+    def _on_close(self, action: act.Close) -> None:
+        proto = self._conns.pop(action.conn_id, None)
+        if proto is not None:
+            proto.close()
+
+    def _on_peer_connected(self, action: act.PeerConnected) -> None:
+        self._peers[action.conn_id] = action.peer_id.hex()
+        self._emit(
+            ev.PeerUp(
+                conn=action.conn_id,
+                peer_id=action.peer_id.hex(),
+                host=action.host,
+                port=action.port,
+                outbound=action.outbound,
+            )
+        )
+
+    def _on_peer_disconnected(self, action: act.PeerDisconnected) -> None:
+        self._peers.pop(action.conn_id, None)
+        peer = action.peer_id.hex() if action.peer_id else ""
+        self._emit(ev.PeerDown(conn=action.conn_id, peer_id=peer, reason=action.reason))
+
+    def _on_piece_verified(self, action: act.PieceVerified) -> None:
+        self._verified.add(action.index)
+        self._extend_file_hash()
+        self._writeback(action.index)
+        self._state_changed()
+        peers = tuple(p.hex() for p in action.from_peers)
+        self._emit(ev.PieceDone(index=action.index, peers=peers))
 
     # --- actions -----------------------------------------------------------------------------
     def _on_metainfo(self, meta: Metainfo) -> None:
