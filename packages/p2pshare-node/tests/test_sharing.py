@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,25 @@ def test_read_error_in_reader_thread_is_raised(tmp_path: Path) -> None:
         pytest.skip("reading a directory is an error only on POSIX")
     with pytest.raises(OSError):
         build_metainfo(tmp_path, 16_384)
+
+
+def test_peak_memory_holds_the_ring_or_two_copies_of_the_digests_never_all_three(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read ring is released before the metainfo's encoding copies the digests: peak memory
+    then grows with the file only by the digests (the metainfo itself), as bench (d) checks."""
+    block = 64 * 1024
+    monkeypatch.setattr(sharing, "BLOCK_TARGET", block)
+    pieces = 4096
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(pieces * 16_384))
+    digests = pieces * 32
+    ring = sharing.RING * block
+    tracemalloc.start()
+    try:
+        meta = build_metainfo(path, 16_384)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert meta.piece_count == pieces
+    assert peak < max(ring + digests, 2 * digests) + digests // 2  # all three: ring + 2 digests

@@ -58,6 +58,9 @@ def build_metainfo(path: Path, piece_size: int | None = None, name: str | None =
         os.close(fd)
     if reader.error is not None:
         raise reader.error
+    # The ring goes before the metainfo is built: its encoding is a second copy of the digests,
+    # and the ring's 12 MiB plus both copies would make peak memory grow with the file.
+    reader.buffers.clear()
     return Metainfo(
         name=name if name is not None else path.name,
         file_size=size,
