@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import typing
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from p2pshare_core import actions as act
 from p2pshare_core.codec import encode
 from p2pshare_core.events import Handshake
 from p2pshare_node import events as ev
+from p2pshare_node import node as node_module
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.errors import ErrorKind, NodeError
+from p2pshare_node.hashing import DownloadHasher
 from p2pshare_node.node import Node
 from p2pshare_node.resume import ResumeState, save_state
 from p2pshare_node.sharing import build_metainfo
+from p2pshare_node.transport import READ_SIZE
 
 pytestmark = pytest.mark.timeout(60)
 PIECE = 16_384
@@ -295,3 +299,43 @@ def test_every_action_kind_has_a_handler() -> None:
     """The node's dispatch table covers every type the core can emit (a new one must be added)."""
     handlers = Node(NodeConfig(output_dir=Path(".")))._action_table()
     assert set(handlers) == set(typing.get_args(act.Action))
+
+
+async def test_a_slow_disk_pauses_reading_so_memory_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks waiting for the disk are bounded: past DISK_BACKLOG_MAX the node stops reading
+    (TCP pushes back on the peer) and resumes once the disk catches up."""
+    gate = threading.Event()
+    store_block = DownloadHasher.store_block
+
+    def slow_store_block(self: DownloadHasher, index: int, offset: int, data: bytes) -> None:
+        gate.wait(30)  # the disk "hangs" until the test has seen the node stop reading
+        store_block(self, index, offset, data)
+
+    monkeypatch.setattr(DownloadHasher, "store_block", slow_store_block)
+    path, data = _file(tmp_path, 4 * node_module.DISK_BACKLOG_MAX)
+    seeder = await _seeder(path)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert seeder.share_id is not None
+    leecher = Node(
+        NodeConfig(
+            output_dir=out, share_id=seeder.share_id, bootstrap=(("127.0.0.1", seeder.listen_port),)
+        )
+    )
+    try:
+        await leecher.start()
+        async with asyncio.timeout(20):
+            while not leecher._disk_paused:
+                await asyncio.sleep(0.01)  # (polling a condition, bounded by the timeout)
+        # one read (at most READ_SIZE of blocks) may land after the limit, nothing more
+        assert leecher._disk_backlog <= node_module.DISK_BACKLOG_MAX + READ_SIZE
+        gate.set()
+        await asyncio.wait_for(leecher.wait_complete(), 30)
+        assert (out / "data.bin").read_bytes() == data
+        assert not leecher._disk_paused
+    finally:
+        gate.set()
+        await leecher.close()
+        await seeder.close()

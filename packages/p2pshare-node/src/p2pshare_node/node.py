@@ -40,7 +40,7 @@ from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
 
 Listener = Callable[[ev.NodeEvent], None]
-DISK_BACKLOG_MAX = 8 * 1024 * 1024
+DISK_BACKLOG_MAX = 4 * 1024 * 1024  # blocks waiting for the disk before reading pauses
 WRITEBACK_STEP = 32 * 1024 * 1024  # flush (and drop behind) the download in steps of this size
 FILE_HASH_STEP = 4 * 1024 * 1024  # the file's SHA-1 advances over the verified prefix in steps
 
