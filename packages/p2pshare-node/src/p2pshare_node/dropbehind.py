@@ -6,7 +6,7 @@ other programs' data out of memory (a 50 GiB download would evict everything els
 kernel then has to find a fresh page for every new write. Where freed memory goes back to a
 hypervisor (a VM with free-page reporting, like the 2-core machine this was measured on), a
 fresh page costs more CPU than hashing it: writing 1 GiB in 64 KiB blocks took 1.4 CPU s as
-usual and 0.3 CPU s with drop-behind, at 2.4x the speed.
+usual and 0.3 CPU s with drop-behind, at 2.3x the speed.
 
 So now and then a worker thread flushes the file and tells the OS it may drop the clean pages
 more than `keep` bytes behind both the verified prefix and the file hash (the recent pieces stay
