@@ -2,11 +2,12 @@
 
 A download writes each byte once and reads it back soon after, for the piece hash and the file's
 SHA-1. Once both hashes have passed and the pages are on disk, keeping them cached only pushes
-other programs' data out of memory (a 50 GiB download would evict everything else), and the
-kernel then has to find a fresh page for every new write. Where freed memory goes back to a
-hypervisor (a VM with free-page reporting, like the 2-core machine this was measured on), a
-fresh page costs more CPU than hashing it: writing 1 GiB in 64 KiB blocks took 1.4 CPU s as
-usual and 0.3 CPU s with drop-behind, at 2.3x the speed.
+other programs' data out of memory, and once memory is full every new write waits for the kernel
+to reclaim a page: an 8 GiB download on the 24 GiB benchmark machine (with the 8 GiB source
+cached too) took 5.8 CPU s/GiB without drop-behind and 3.1 with it, at 1.9x the speed. On a VM
+whose freed memory goes back to the host (free-page reporting), even a small download pays a
+host fault for every fresh page; there, writing 1 GiB in 64 KiB blocks took 1.4 CPU s plainly
+and 0.3 CPU s with drop-behind (when the freed memory had not gone back yet, both took ~0.25).
 
 So now and then a worker thread flushes the file and tells the OS it may drop the clean pages
 more than `keep` bytes behind both the verified prefix and the file hash (the recent pieces stay
