@@ -21,7 +21,7 @@ from p2pshare_node.hashing import DownloadHasher
 from p2pshare_node.node import Node
 from p2pshare_node.resume import ResumeState, save_state
 from p2pshare_node.sharing import build_metainfo
-from p2pshare_node.transport import READ_SIZE
+from p2pshare_node.transport import READ_SIZE, PeerProtocol
 
 pytestmark = pytest.mark.timeout(60)
 PIECE = 16_384
@@ -314,6 +314,15 @@ async def test_a_slow_disk_pauses_reading_so_memory_stays_bounded(
         store_block(self, index, offset, data)
 
     monkeypatch.setattr(DownloadHasher, "store_block", slow_store_block)
+    paused = asyncio.Event()
+    pause_reading = PeerProtocol.pause_reading
+
+    def record_pause(self: PeerProtocol, reason: str) -> None:
+        pause_reading(self, reason)
+        if reason == "disk":
+            paused.set()
+
+    monkeypatch.setattr(PeerProtocol, "pause_reading", record_pause)
     path, data = _file(tmp_path, 4 * node_module.DISK_BACKLOG_MAX)
     seeder = await _seeder(path)
     out = tmp_path / "out"
@@ -326,9 +335,8 @@ async def test_a_slow_disk_pauses_reading_so_memory_stays_bounded(
     )
     try:
         await leecher.start()
-        async with asyncio.timeout(20):
-            while not leecher._disk_paused:
-                await asyncio.sleep(0.01)  # (polling a condition, bounded by the timeout)
+        await asyncio.wait_for(paused.wait(), 20)
+        assert leecher._disk_paused
         # one read (at most READ_SIZE of blocks) may land after the limit, nothing more
         assert leecher._disk_backlog <= node_module.DISK_BACKLOG_MAX + READ_SIZE
         gate.set()
