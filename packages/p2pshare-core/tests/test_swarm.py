@@ -467,6 +467,24 @@ def test_bad_pieces_cost_parole_then_a_ban() -> None:
     assert _closed(d, 2) is ErrorCode.BANNED
 
 
+def test_pipeline_is_topped_up_in_batches() -> None:
+    """[BEH-1] one request message per depth/4 answered blocks, not one per block."""
+    d = Driver(meta=BIG, config=QUIET)
+    seed = Remote(d, 1, peer_id=HIGH)
+    seed.join(BIG, have=set(range(64)))
+    seed.send(ev.Unchoke())
+    reqs = seed.take(ev.Request)
+    assert len(reqs) == 16  # the initial depth, in one message
+    for n, req in enumerate(reqs[:8], start=1):
+        i, o, length = req.triple  # type: ignore[attr-defined]
+        before = len(d.actions)
+        seed.send(ev.Piece(index=i, offset=o, data=BIG_DATA[i * K : i * K + length]))
+        assert len(d.actions) > before  # (stored and verified as usual)
+        got = seed.take(ev.Request)
+        # 16 // 4 = 4: nothing after blocks 1-3, then 4 requests at once; again at block 8
+        assert len(got) == (4 if n % 4 == 0 else 0), (n, len(got))
+
+
 def test_request_timeout_rerequests_elsewhere() -> None:
     d = Driver(meta=BIG, config=QUIET)
     disk = bytearray(BIG.file_size)

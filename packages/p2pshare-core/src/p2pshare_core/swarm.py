@@ -796,8 +796,8 @@ class Swarm:
             self._request_more(peer, now)
 
     def _request_more(self, peer: _Peer, now: float) -> None:
-        """Top up the peer's request pipeline to its depth [BEH-1] (never while choked, MSG-8;
-        never before the metainfo is verified, META-10)."""
+        """Top up the peer's request pipeline to its depth, depth/4 requests at a time [BEH-1]
+        (never while choked, MSG-8; never before the metainfo is verified, META-10)."""
         picker = self.picker
         conn = peer.conn
         if (
@@ -808,9 +808,10 @@ class Swarm:
             or not peer.bitfield_received
         ):
             return
-        count = peer.depth - picker.inflight(peer.conn_id)
-        if count <= 0:
-            return
+        inflight = picker.inflight(peer.conn_id)
+        count = peer.depth - inflight
+        if count <= 0 or (inflight and count < peer.depth // 4):
+            return  # one request message (and one wake-up of the peer) per several blocks
         blocks = picker.pick(peer.conn_id, count, now)
         if not blocks:
             return
