@@ -38,6 +38,10 @@ def test_piece_flags_behave_like_a_set_of_indices() -> None:
         flags.add(-1)
     full = PieceFlags.full(3)
     assert list(full) == [0, 1, 2] and len(full) == 3
+    starts = (0, 1, 2, 5, 6, 199, 200, 201, 500)
+    expected = (2, 2, 2, 6, 6, 199, 201, 201, 500)  # (flags are 0, 1, 5, 200)
+    assert tuple(flags.first_missing(i) for i in starts) == expected
+    assert full.first_missing() == 3 and PieceFlags().first_missing(7) == 7
     assert list(PieceFlags.full(0)) == []
 
 

@@ -93,6 +93,11 @@ class PieceFlags:
     def __len__(self) -> int:
         return self._count
 
+    def first_missing(self, start: int = 0) -> int:
+        """The lowest index >= `start` not in the set: one bytearray.find, not a Python loop."""
+        found = self._flags.find(0, start)
+        return found if found >= 0 else max(start, len(self._flags))
+
     def __iter__(self) -> Iterator[int]:
         """The indices in increasing order (found at C speed with bytearray.find)."""
         find = self._flags.find
