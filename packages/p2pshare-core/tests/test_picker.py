@@ -426,7 +426,7 @@ def test_the_front_never_runs_a_window_ahead_of_the_lowest_missing_piece() -> No
     span = window * 3 * 3  # three peers
     from_seed = [b[0] for b in p.pick(1, span + 8, 0.0)]  # pieces only the seed has, rarest
     assert 0 not in from_seed and max(from_seed) >= span  # the front ran past the window
-    assert p.pick(2, 1, 0.0)[0][0] == 0  # so the lowest missing piece comes first now
+    assert p.pick(2, 1, 0.0)[0][0] == 0  # so the window's start comes first now
     assert 0 not in [b[0] for b in p.pick(1, 4, 0.0)]  # (and not from the seed)
 
 

@@ -14,9 +14,10 @@ few peers are connected, so the node can hash the whole file while it downloads;
 in a swarm, so downloaders hold different pieces to trade. Measured: with a fixed window a capped
 seeder sent the demo's file 1.6 times instead of 1.3; with no window, 1 -> 4 on loopback took
 15.2 s instead of 11.3 s (the whole-file hash could not overlap the download). Rarity alone can
-starve the front (a piece every other downloader has loses to rarer ones anywhere), so once the
-front is a window past the lowest OPEN piece, that piece goes first: measured 1 -> 4, the verified
-prefix had stood still for 5 s of an 11 s download, holding up the file hash and the page cache.
+starve the front (a piece every other downloader has loses to rarer ones anywhere), so once a
+piece at or past the window's end is ACTIVE, the window's start goes first: measured 1 -> 4, the
+verified prefix had stood still for 5 s of an 11 s download, holding up the file hash and the
+page cache.
 
 Piece life cycle: OPEN (in a bucket) -> ACTIVE (some blocks requested or received) -> DONE (every
 block received, waiting for the hash) -> HAVE; a failed hash puts a DONE piece back to OPEN.
