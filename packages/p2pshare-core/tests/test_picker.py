@@ -408,28 +408,6 @@ def test_window_grows_with_the_square_of_the_peer_count() -> None:
     assert all(b[0] < window + 64 + 64 for b in p.pick(1, 64, 0.0))
 
 
-def test_the_front_never_runs_a_window_ahead_of_the_lowest_missing_piece() -> None:
-    """[BEH-4] rarity beats the window, until the front is a window past a common piece."""
-    n, window = 300, 8
-    common = {0} | set(range(100, n))
-
-    def picker() -> Picker:
-        p = Picker(file_size=n * K, piece_size=K, rng=random.Random(5), random_first=0, window=8)
-        p.add_peer(1, _bits(n, set(range(n))))  # a seed
-        p.add_peer(2, _bits(n, common))  # 100.. are rarer than 0, which peer 3 has too
-        p.add_peer(3, _bits(n, {0}))
-        return p
-
-    fresh = picker()
-    assert fresh.pick(2, 1, 0.0)[0][0] >= 100  # the rarest, though piece 0 leads the window
-    p = picker()
-    span = window * 3 * 3  # three peers
-    from_seed = [b[0] for b in p.pick(1, span + 8, 0.0)]  # pieces only the seed has, rarest
-    assert 0 not in from_seed and max(from_seed) >= span  # the front ran past the window
-    assert p.pick(2, 1, 0.0)[0][0] == 0  # so the window's start comes first now
-    assert 0 not in [b[0] for b in p.pick(1, 4, 0.0)]  # (and not from the seed)
-
-
 def test_rarity_beats_the_window() -> None:
     n = 300
     p = Picker(file_size=n * K, piece_size=K, rng=random.Random(2), random_first=0, window=8)

@@ -13,11 +13,7 @@ the same front, so collisions at a shared seeder grow with k x k). Nearly in fil
 few peers are connected, so the node can hash the whole file while it downloads; nearly uniform
 in a swarm, so downloaders hold different pieces to trade. Measured: with a fixed window a capped
 seeder sent the demo's file 1.6 times instead of 1.3; with no window, 1 -> 4 on loopback took
-15.2 s instead of 11.3 s (the whole-file hash could not overlap the download). Rarity alone can
-starve the front (a piece every other downloader has loses to rarer ones anywhere), so once a
-piece at or past the window's end is ACTIVE, the window's start goes first: measured 1 -> 4, the
-verified prefix had stood still for 5 s of an 11 s download, holding up the file hash and the
-page cache.
+15.2 s instead of 11.3 s (the whole-file hash could not overlap the download).
 
 Piece life cycle: OPEN (in a bucket) -> ACTIVE (some blocks requested or received) -> DONE (every
 block received, waiting for the hash) -> HAVE; a failed hash puts a DONE piece back to OPEN.
@@ -136,7 +132,6 @@ class Picker:
         self._open_mark = bytearray(1 if not h else 0 for h in self._have)
         self._buckets: list[array[int]] = [opened]  # availability -> OPEN pieces
         self._low = 0  # no piece below this index is OPEN
-        self._front = -1  # the highest piece ever made ACTIVE
         self.open_count = len(opened)
         self._progress: dict[int, _Progress] = {}
         self._partials: dict[int, None] = {}  # ACTIVE pieces with unrequested blocks (ordered)
@@ -396,20 +391,13 @@ class Picker:
                 index = rng.randrange(self.piece_count)
                 if slot[index] >= 0 and self._may_request(view, index, now):
                     return index
-        low, end = self._window()
-        if (
-            self._front >= end  # the front ran a window ahead of a piece others have: fetch it
-            and (view.bits is not None or self._avail[low] == 0)  # (from a non-seed if any has it)
-            and self._may_request(view, low, now)
-        ):
-            return low  # [BEH-4]
         buckets = self._buckets
         start = 0 if view.bits is None else 1  # a non-seed only has pieces others can count
         for level in range(start, len(buckets)):
             bucket = buckets[level]
             if not bucket:
                 continue
-            near = self._choose_in_window(view, level, low, end, now)
+            near = self._choose_in_window(view, level, now)
             if near is not None:
                 return near
             for index in bucket:  # none of this rarity near the front: any of them
@@ -417,25 +405,19 @@ class Picker:
                     return index
         return None
 
-    def _window(self) -> tuple[int, int]:
-        """[low, end): from the lowest OPEN piece, `window` pieces times the peer count squared."""
-        slot = self._slot
-        low = self._low
-        while slot[low] < 0:  # (some piece is OPEN: the caller checked open_count)
-            low += 1
-        self._low = low
-        peers = max(1, len(self._peers))
-        return low, min(low + self.window * peers * peers, self.piece_count)
-
-    def _choose_in_window(
-        self, view: _PeerView, level: int, low: int, end: int, now: float
-    ) -> int | None:
+    def _choose_in_window(self, view: _PeerView, level: int, now: float) -> int | None:
         """A random OPEN piece of availability `level` the peer has, in the window [BEH-4].
 
         A few random probes first (a uniform choice while such pieces are dense, the usual case),
         then one scan of the window from a random point.
         """
         slot, avail, rng = self._slot, self._avail, self._rng
+        low = self._low
+        while slot[low] < 0:  # (some piece is OPEN: the caller checked open_count)
+            low += 1
+        self._low = low
+        peers = max(1, len(self._peers))
+        end = min(low + self.window * peers * peers, self.piece_count)
         for _ in range(_PROBES):
             index: int = rng.randrange(low, end)
             if slot[index] >= 0 and avail[index] == level and self._may_request(view, index, now):
@@ -508,8 +490,6 @@ class Picker:
         """OPEN -> ACTIVE: leave the buckets, start block bookkeeping."""
         self._unbucket(index)
         self._state[index] = _ACTIVE
-        if index > self._front:
-            self._front = index
         length = self.piece_length(index)
         self._progress[index] = _Progress(list(range(0, length, self.block_size)))
         self._partials[index] = None
