@@ -37,21 +37,22 @@ def _written_store(tmp_path: Path) -> PieceStore:
     return store
 
 
-def test_releases_only_what_is_verified_and_hashed_and_keeps_the_recent_part(
+def test_releases_only_what_the_file_hash_passed_and_keeps_the_recent_part(
     tmp_path: Path,
 ) -> None:
     store = _written_store(tmp_path)
     hashed = 4 * MiB
     drop = DropBehind(store, lambda: hashed, keep=1 * MiB)
-    drop.flush(verified_end=6 * MiB)  # the file hash is behind: it decides
+    drop.flush()
     assert drop.dropped == 3 * MiB
     cached = _cached_bytes(store.path)
     if cached is not None and sys.platform == "linux":
         assert cached <= len(DATA) - 3 * MiB  # the released pages are really gone
-    hashed = 8 * MiB
-    drop.flush(verified_end=6 * MiB)  # now the verified prefix decides
+    hashed = 6 * MiB
+    drop.flush()
     assert drop.dropped == 5 * MiB
-    drop.flush(verified_end=2 * MiB)  # never moves back
+    hashed = 2 * MiB
+    drop.flush()  # never moves back
     assert drop.dropped == 5 * MiB
     assert store.read(0, len(DATA)) == DATA  # released pages come back from disk intact
     store.close()
@@ -64,7 +65,7 @@ def test_without_posix_fadvise_it_only_flushes(
     monkeypatch.delattr(os, "posix_fadvise", raising=False)  # Windows, macOS
     store = _written_store(tmp_path)
     drop = DropBehind(store, lambda: len(DATA), keep=0)
-    drop.flush(verified_end=len(DATA))
+    drop.flush()
     assert store.read(0, len(DATA)) == DATA
     store.close()
 
@@ -72,4 +73,4 @@ def test_without_posix_fadvise_it_only_flushes(
 def test_a_closed_store_is_left_alone(tmp_path: Path) -> None:
     store = _written_store(tmp_path)
     store.close()
-    DropBehind(store, lambda: len(DATA), keep=0).flush(verified_end=len(DATA))
+    DropBehind(store, lambda: len(DATA), keep=0).flush()

@@ -10,10 +10,11 @@ host fault for every fresh page; there, writing 1 GiB in 64 KiB blocks took 1.4 
 and 0.3 CPU s with drop-behind (when the freed memory had not gone back yet, both took ~0.25).
 
 So now and then a worker thread flushes the file and tells the OS it may drop the clean pages
-more than `keep` bytes behind both the verified prefix and the file hash (the recent pieces stay
-cached for the peers that still ask for them). Nothing can be lost: the OS drops only clean
-pages, and a dropped block a peer asks for later is simply read from disk. Where the OS has no
-posix_fadvise (Windows, macOS) only the flush happens.
+more than `keep` bytes behind the file hash, which only ever reads verified pieces, so it is
+behind the piece hashes too (the recent pieces stay cached for the peers that still ask for
+them). Nothing can be lost: the OS drops only clean pages, and a dropped block a peer asks for
+later is simply read from disk. Where the OS has no posix_fadvise (Windows, macOS) only the
+flush happens.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ class DropBehind:
         self._hashed_upto = hashed_upto  # how far the file's SHA-1 has read (any thread)
         self.dropped = 0  # the file's pages before this offset have been released
 
-    def flush(self, verified_end: int) -> None:
-        """Run on a worker thread: everything before `verified_end` was verified (so written)."""
+    def flush(self) -> None:
+        """Run on a worker thread: flush, then release what lies `keep` bytes behind the hash."""
         self.store.sync_quietly()
-        end = min(verified_end, self._hashed_upto()) - self.keep
+        end = self._hashed_upto() - self.keep
         if end > self.dropped:
             self.store.drop_cached(self.dropped, end - self.dropped)
             self.dropped = end

@@ -693,8 +693,7 @@ class Node:
         if self._unsynced < WRITEBACK_STEP or (self._syncing and not self._syncing.done()):
             return
         self._unsynced = 0
-        verified_end = min(self._file_hashed_pieces * meta.piece_size, meta.file_size)
-        self._syncing = self._hash_pool.submit(drop.flush, verified_end)
+        self._syncing = self._hash_pool.submit(drop.flush)
 
     def _verify_file(self) -> None:
         store, worker, hasher = self._store, self._file_hash, self._hasher
