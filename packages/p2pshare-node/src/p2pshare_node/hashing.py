@@ -79,6 +79,7 @@ class DownloadHasher:
                     raise OSError(f"{self.store.path} is shorter than expected")
                 self._sha1.update(chunk)
                 self._sha1_at += len(chunk)
+                del chunk  # before the next read (see HASH_READ_SIZE)
         except (OSError, ValueError) as exc:
             self._sha1_error = exc
 

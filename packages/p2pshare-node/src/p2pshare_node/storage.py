@@ -15,6 +15,11 @@ import threading
 from pathlib import Path
 
 HASH_READ_SIZE = 4 * 1024 * 1024
+"""Bytes per read of a hashing loop. Each loop drops its chunk before reading the next: while
+`chunk = read(...)` runs, the old chunk is still bound, so two were alive at once and the
+hashing thread's malloc arena kept both (8 MiB of a leecher's peak RSS). Measured against
+reading into one reusable buffer (1 or 4 MiB, os.preadv): fresh chunks were 4-8 % faster
+end to end on 1 -> 1 (the cause is not pinned down), so the loops keep them."""
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
@@ -129,6 +134,7 @@ class PieceStore:
                 break
             digest.update(chunk)
             offset += len(chunk)
+            del chunk  # (see HASH_READ_SIZE)
         return digest.digest()
 
     def sha1_file(self) -> bytes:
@@ -141,6 +147,7 @@ class PieceStore:
                 break
             digest.update(chunk)
             offset += len(chunk)
+            del chunk  # (see HASH_READ_SIZE)
         return digest.digest()
 
     def sync(self) -> None:
