@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         sources = make_sources(variants, tmp)
+        for contender in contenders.values():
+            contender.warm_up(runner.contender_env())
         for run in range(runs):
             for vi, v in enumerate(variants):
                 names = [n for n in v.contenders if n in contenders]

@@ -60,10 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def contender_env() -> dict[str, str]:
+    """The environment of every contender process: bytecode is cached (see P2PShare.warm_up)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def spawn(name: str, argv: list[str], log_dir: Path, changed: threading.Condition) -> Proc:
     proc = Proc(name=name, argv=argv, log_path=log_dir / f"{name}.log", changed=changed)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc.start(env=env)
+    proc.start(env=contender_env())
     LIVE.add(proc)
     return proc
 
