@@ -423,6 +423,18 @@ def test_rarity_beats_the_window() -> None:
         Picker(file_size=K, piece_size=K, window=0)
 
 
+def test_the_window_start_goes_first_from_a_non_seed_when_every_non_seed_has_it() -> None:
+    """[BEH-4] It has no trade value, and the verified prefix (the file hash) keeps moving."""
+    p = _picker(6, random_first=0)
+    p.add_peer(1, _bits(6, set(range(6))))  # a seed
+    p.add_peer(2, _bits(6, {0, 1, 2, 4}))
+    p.add_peer(3, _bits(6, {0, 3, 4}))
+    assert [p.availability(i) for i in range(6)] == [3, 2, 2, 2, 3, 1]
+    assert [b[0] for b in p.pick(2, 1, 0.0)] == [0]  # not the rarer 1 or 2
+    assert p.pick(2, 1, 0.0)[0][0] in {1, 2}  # the start (1) is not everyone's: rarest first
+    assert p.pick(1, 1, 0.0)[0][0] == 5  # from the seed: rarest first, always
+
+
 def test_window_probes_fall_back_to_a_scan_and_reopened_pieces_count() -> None:
     n = 64
     p = Picker(file_size=n * K, piece_size=K, rng=random.Random(4), random_first=0, window=n)

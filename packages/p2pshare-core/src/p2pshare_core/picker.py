@@ -15,6 +15,12 @@ in a swarm, so downloaders hold different pieces to trade. Measured: with a fixe
 seeder sent the demo's file 1.6 times instead of 1.3; with no window, 1 -> 4 on loopback took
 15.2 s instead of 11.3 s (the whole-file hash could not overlap the download).
 
+One exception to rarest-first, asking a non-seed: when every connected non-seed has the window's
+start, it goes first. Such a piece has no trade value (nobody around needs it from us) and would
+otherwise wait until nothing rarer is left, holding the whole-file hash and drop-behind at it
+for most of the download. Measured on loopback 1 -> 4: 382 -> 436 MB/s, leecher CPU -11 %;
+neutral in bandwidth-limited in-process swarms (4 and 8 downloaders, 2.71-3.38 s either way).
+
 Piece life cycle: OPEN (in a bucket) -> ACTIVE (some blocks requested or received) -> DONE (every
 block received, waiting for the hash) -> HAVE; a failed hash puts a DONE piece back to OPEN.
 """
@@ -391,6 +397,14 @@ class Picker:
                 index = rng.randrange(self.piece_count)
                 if slot[index] >= 0 and self._may_request(view, index, now):
                     return index
+        if view.bits is not None:
+            # From a non-seed, the window's start first if every connected non-seed has it
+            # [BEH-4]: nobody around needs it from us, so taking it now costs no trade, and the
+            # verified prefix (so the whole-file hash, and drop-behind) keeps moving.
+            low = self._lowest_open()
+            everyone = len(self._peers) - self._seeds
+            if self._avail[low] == everyone and self._may_request(view, low, now):
+                return low
         buckets = self._buckets
         start = 0 if view.bits is None else 1  # a non-seed only has pieces others can count
         for level in range(start, len(buckets)):
@@ -405,6 +419,14 @@ class Picker:
                     return index
         return None
 
+    def _lowest_open(self) -> int:
+        """The window's start: the lowest OPEN piece (some piece is OPEN: callers check)."""
+        slot, low = self._slot, self._low
+        while slot[low] < 0:
+            low += 1
+        self._low = low
+        return low
+
     def _choose_in_window(self, view: _PeerView, level: int, now: float) -> int | None:
         """A random OPEN piece of availability `level` the peer has, in the window [BEH-4].
 
@@ -412,10 +434,7 @@ class Picker:
         then one scan of the window from a random point.
         """
         slot, avail, rng = self._slot, self._avail, self._rng
-        low = self._low
-        while slot[low] < 0:  # (some piece is OPEN: the caller checked open_count)
-            low += 1
-        self._low = low
+        low = self._lowest_open()
         peers = max(1, len(self._peers))
         end = min(low + self.window * peers * peers, self.piece_count)
         for _ in range(_PROBES):
