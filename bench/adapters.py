@@ -188,7 +188,7 @@ class P2PShare(Contender):
 
     def probe(self, sock: socket.socket, info: SeedInfo) -> bool:
         length, msg_id = struct.unpack(">IB", recv_n(sock, 5))
-        return msg_id == 0 and length > 1  # the acceptor's handshake frame [CONN-*]
+        return bool(msg_id == 0 and length > 1)  # the acceptor's handshake frame [CONN-*]
 
 
 def parse_event(line: str) -> dict[str, object]:

@@ -65,7 +65,9 @@ def summarize(variants: list[Variant], results: list[Result]) -> list[dict[str, 
                 "leech_cpu_per_gib": Stat.of(
                     [statistics.mean(r.leech_cpu_s) / gib for r in good if r.leech_cpu_s]
                 ),
-                "d_over_dmin": Stat.of([r.seconds / r.d_min_s for r in good if r.d_min_s]),
+                "d_over_dmin": Stat.of(
+                    [r.seconds / r.d_min_s for r in good if r.d_min_s and r.seconds is not None]
+                ),
             }
             rows.append(row)
     add_ratios(rows)
@@ -134,7 +136,7 @@ def targets(variants: list[Variant], rows: list[dict[str, Any]]) -> list[dict[st
         passed = None if value is None else (value >= limit if op == ">=" else value <= limit)
         out.append({"target": what, "value": value, "op": op, "limit": limit, "pass": passed})
 
-    def ratio(v: Variant, key: str) -> float | None:
+    def ratio(v: Variant, key: str) -> Any:  # a float, or a Stat for d_over_dmin
         for row in rows:
             if row["variant"] == v.key and row["contender"] == "p2pshare":
                 return row[key]

@@ -134,7 +134,8 @@ def run_trial(
             proc.is_marker = c.is_done
             nodes.append(me)
             leechers.append(proc)
-        budget = 3 * v.d_min() + 30 if v.d_min() else 30 + v.leechers * v.size / 10e6
+        d_min = v.d_min()
+        budget = 3 * d_min + 30 if d_min else 30 + v.leechers * v.size / 10e6
         if not wait_all(leechers, changed, t0 + budget):
             late = [p.name for p in leechers if p.finished_at is None]
             tails = "; ".join(f"{p.name}: {p.stderr_tail(3)}" for p in leechers[:2])

@@ -10,7 +10,7 @@ import hashlib, os, socket, struct, sys, threading
 DEPTH, CHUNK = 16, 65536
 
 
-def recv_exact(sock, view):
+def recv_exact(sock: socket.socket, view: memoryview) -> None:
     got = 0
     while got < len(view):
         n = sock.recv_into(view[got:])
@@ -19,21 +19,22 @@ def recv_exact(sock, view):
         got += n
 
 
-def serve(conn, fd, size, piece, header):
+def serve(conn: socket.socket, fd: int, size: int, piece: int, header: bytes) -> None:
     conn.sendall(struct.pack(">I", len(header)) + header)
     req = bytearray(4)
     while True:
         try:
             recv_exact(conn, memoryview(req))
         except ConnectionError:
-            return conn.close()
+            conn.close()
+            return
         i = struct.unpack(">I", req)[0]
         n = min(piece, size - i * piece)
         conn.sendall(struct.pack(">II", i, n))
         os.sendfile(conn.fileno(), fd, i * piece, n)  # fine on a blocking socket: sends all n
 
 
-def seed(path, port, piece):
+def seed(path: str, port: int, piece: int) -> None:
     fd, size = os.open(path, os.O_RDONLY), os.path.getsize(path)
     whole, hashes = hashlib.sha1(), []
     with open(path, "rb") as fh:
@@ -48,7 +49,7 @@ def seed(path, port, piece):
         threading.Thread(target=serve, args=(conn, fd, size, piece, header), daemon=True).start()
 
 
-def leech(host, port, out):
+def leech(host: str, port: int, out: str) -> None:
     sock = socket.create_connection((host, port))
     hlen = bytearray(4)
     recv_exact(sock, memoryview(hlen))

@@ -9,7 +9,7 @@ import asyncio, base64, hashlib, json, os, sys
 LIMIT = 64 * 1024 * 1024  # a base64 1 MiB piece is a 1.4 MB line
 
 
-async def seed(path, port, piece):
+async def seed(path: str, port: int, piece: int) -> None:
     size, whole, hashes = os.path.getsize(path), hashlib.sha1(), []
     with open(path, "rb") as fh:
         while block := fh.read(piece):
@@ -18,7 +18,7 @@ async def seed(path, port, piece):
     meta = {"type": "meta", "size": size, "piece_size": piece, "sha1": whole.hexdigest(),
             "pieces": hashes}
 
-    async def handle(reader, writer):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(json.dumps(meta).encode() + b"\n")
         with open(path, "rb") as fh:
             while line := await reader.readline():
@@ -37,7 +37,7 @@ async def seed(path, port, piece):
     await server.serve_forever()
 
 
-async def leech(host, port, out):
+async def leech(host: str, port: int, out: str) -> None:
     reader, writer = await asyncio.open_connection(host, port, limit=LIMIT)
     meta = json.loads(await reader.readline())
     piece, whole = meta["piece_size"], hashlib.sha1()
