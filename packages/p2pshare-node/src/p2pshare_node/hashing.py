@@ -73,13 +73,12 @@ class DownloadHasher:
         if self._sha1_error is not None:
             return
         try:
-            while self._sha1_at < end:
-                chunk = self.store.read(self._sha1_at, min(HASH_READ_SIZE, end - self._sha1_at))
-                if not chunk:
+            while self._sha1_at < end:  # a chunk at a time, so drop-behind follows closely
+                want = min(HASH_READ_SIZE, end - self._sha1_at)
+                got = self.store.hash_range(self._sha1, self._sha1_at, want)
+                self._sha1_at += got
+                if got < want:
                     raise OSError(f"{self.store.path} is shorter than expected")
-                self._sha1.update(chunk)
-                self._sha1_at += len(chunk)
-                del chunk  # before the next read (see HASH_READ_SIZE)
         except (OSError, ValueError) as exc:
             self._sha1_error = exc
 
