@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     results.append(res)
                     print(progress_line(res), flush=True)
-        write = write_floor(tmp)
+        # quick mode: a smaller, rougher floor, so that the whole run stays under a minute
+        write = write_floor(tmp, 128 * MiB, pause=1.0) if args.quick else write_floor(tmp)
     except KeyboardInterrupt:
         print("bench: interrupted; reporting what finished", file=sys.stderr)
     finally:
@@ -176,7 +177,7 @@ def make_sources(variants: list[plan.Variant], tmp: Path) -> dict[int, runner.So
     return sources
 
 
-def write_floor(tmp: Path, size: int = 512 * MiB) -> dict[str, float]:
+def write_floor(tmp: Path, size: int = 512 * MiB, pause: float = 3.0) -> dict[str, float]:
     """Speed and CPU of writing a new file through the page cache, as a leecher does: plainly,
     and with p2pshare's drop-behind (flush and release the pages 32 MiB behind, every 32 MiB).
 
@@ -193,7 +194,7 @@ def write_floor(tmp: Path, size: int = 512 * MiB) -> dict[str, float]:
     result: dict[str, float] = {}
     written = [0]  # what the "file hash" has passed: here, everything written
     for name in ("plain", "drop_behind"):
-        time.sleep(3)  # (a machine state to reach, not a wait for an event)
+        time.sleep(pause)  # (a machine state to reach, not a wait for an event)
         path = tmp / f"write-floor-{name}.bin"
         store = PieceStore.create(path, size)
         written[0] = 0
