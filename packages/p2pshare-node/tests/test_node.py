@@ -336,13 +336,14 @@ async def test_a_slow_disk_pauses_reading_so_memory_stays_bounded(
     try:
         await leecher.start()
         await asyncio.wait_for(paused.wait(), 20)
-        assert leecher._disk_paused
+        download = leecher._download
+        assert download is not None and download.paused
         # one read (at most READ_SIZE of blocks) may land after the limit, nothing more
-        assert leecher._disk_backlog <= node_module.DISK_BACKLOG_MAX + READ_SIZE
+        assert download.backlog <= node_module.DISK_BACKLOG_MAX + READ_SIZE
         gate.set()
         await asyncio.wait_for(leecher.wait_complete(), 30)
         assert (out / "data.bin").read_bytes() == data
-        assert not leecher._disk_paused
+        assert not download.paused and leecher._download is None  # moved into place
     finally:
         gate.set()
         await leecher.close()

@@ -3,16 +3,18 @@
 Every protocol decision (whom to dial, what to request, when to time out, whom to ban) is the
 core's. This module only carries bytes in and actions out: after each call into the swarm it
 drains `next_action()` and re-arms a single `loop.call_at` from `get_timer()` (aioquic style).
+The rest lives in rooms of its own: the socket glue (transport.py), the download's file and
+disk pipeline (downloadfile.py), the checks before start (preparation.py), the resume state
+writes (statewriter.py), progress figures (progress.py) and when to give up (giveup.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +29,29 @@ from p2pshare_core.swarm import Swarm
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.diskworker import DiskWorker
-from p2pshare_node.dropbehind import DropBehind
+from p2pshare_node.downloadfile import DISK_BACKLOG_MAX, DownloadFile
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
-from p2pshare_node.hashing import DownloadHasher
-from p2pshare_node.paths import UnsafeNameError, part_path, safe_output_path, state_path
+from p2pshare_node.giveup import GiveUpClock
+from p2pshare_node.listening import open_listener
+from p2pshare_node.preparation import (
+    create_part,
+    ensure_output_dir,
+    final_path,
+    open_shared_file,
+    recheck,
+)
 from p2pshare_node.probe import probe_share
+from p2pshare_node.progress import progress_event
 from p2pshare_node.ranges import PieceFlags
-from p2pshare_node.resume import ResumeState, find_state, save_state
-from p2pshare_node.sharing import build_metainfo
+from p2pshare_node.resume import ResumeState, find_state
+from p2pshare_node.statewriter import StateWriter
 from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
 
+__all__ = ["DISK_BACKLOG_MAX", "Listener", "Node"]
+
 Listener = Callable[[ev.NodeEvent], None]
-DISK_BACKLOG_MAX = 4 * 1024 * 1024  # blocks waiting for the disk before reading pauses
-WRITEBACK_STEP = 32 * 1024 * 1024  # flush (and drop behind) the download in steps of this size
-FILE_HASH_STEP = 4 * 1024 * 1024  # the file's SHA-1 advances over the verified prefix in steps
 
 
 class Node:
@@ -65,29 +74,19 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._store: PieceStore | None = None
-        self._hasher: DownloadHasher | None = None  # disk-thread hashing of a download
-        self._drop_behind: DropBehind | None = None  # a download's flushes and cache drops
+        self._store: PieceStore | None = None  # the file served from (and written, downloading)
+        self._download: DownloadFile | None = None  # NAME.part until it is moved into place
         self._verified = PieceFlags()
-        self._file_hashed_pieces = 0  # leading verified pieces handed to the file hash
-        self._unsynced = 0  # bytes verified since the last background flush was started
-        self._syncing: Future[None] | None = None
         self._resumed = 0
         self._peers: dict[int, str] = {}  # conn_id -> peer id hex (connected peers)
-        self._state_file: Path | None = None
-        self._state_dirty = False
-        self._state_written = 0.0
-        self._state_handle: asyncio.TimerHandle | None = None
+        self._state: StateWriter | None = None
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
         # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
         # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
         self._disk: DiskWorker | None = None
         self._file_hash: DiskWorker | None = None
-        self._disk_backlog = 0  # bytes handed to the disk thread and not yet written
-        self._disk_paused = False
         self._holding = False  # inside `_held`: swarm calls are pumped once, at the end
         self._pump_due = False
-        self._state_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pshare-state")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self._done: asyncio.Future[None] | None = None
@@ -96,7 +95,7 @@ class Node:
         self._closing = False
         self._close_started = False
         self._down: RateMeter | None = None
-        self._alone_since: float | None = None
+        self._give_up = GiveUpClock(config.give_up_after)
         self._up: RateMeter | None = None
         self._action_handlers = self._action_table()
 
@@ -137,6 +136,9 @@ class Node:
         self._closed = loop.create_future()
         self._disk = DiskWorker(loop, wake=self._disk_results)
         self._file_hash = DiskWorker(loop, name="p2pshare-sha1", wake=self._disk_results)
+        self._state = StateWriter(
+            loop, self.config.state_interval, self._state_snapshot, self._fail
+        )
         self._down = RateMeter(self._t0)
         self._up = RateMeter(self._t0)
         have: Bitfield | None = None
@@ -144,7 +146,12 @@ class Node:
             have = await self._prepare_seed()
         else:
             have = await self._prepare_download()
-        await self._listen()
+        self._server = await open_listener(
+            lambda: PeerProtocol(self, outbound=False),
+            self.config.listen_host,
+            self.config.listen_port,
+        )
+        self.listen_port = int(self._server.sockets[0].getsockname()[1])
         config = SwarmConfig(max_upload_rate=self.config.max_upload_rate)
         self._swarm = Swarm(
             peer_id=self.peer_id,
@@ -201,7 +208,7 @@ class Node:
                 self._swarm.shutdown(self._now())
                 self._pump()
         self._closing = True
-        for handle in (self._timer, self._ticker, self._state_handle):
+        for handle in (self._timer, self._ticker):
             if handle is not None:
                 handle.cancel()
         for task in list(self._tasks):
@@ -215,11 +222,11 @@ class Node:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-        try:
-            self._flush_state(sync=True)
-        except NodeError as exc:  # keep closing; the user sees why the state was not saved
-            self._emit(ev.Failed(error=exc.kind.value, message=exc.message))
-        self._state_pool.shutdown(wait=True)
+        if self._state is not None:
+            try:
+                self._state.close()
+            except NodeError as exc:  # keep closing; the user sees why the state was not saved
+                self._emit(ev.Failed(error=exc.kind.value, message=exc.message))
         self._hash_pool.shutdown(wait=True, cancel_futures=True)
         for worker in (self._disk, self._file_hash):
             if worker is not None:
@@ -236,20 +243,7 @@ class Node:
     async def _prepare_seed(self) -> Bitfield:
         path = self.config.share_path
         assert path is not None
-        loop = asyncio.get_running_loop()
-        if not path.is_file():
-            raise NodeError(ErrorKind.FILESYSTEM, f"{path}: no such file")
-        try:
-            meta = await loop.run_in_executor(
-                self._hash_pool, build_metainfo, path, self.config.piece_size
-            )
-            self._store = PieceStore.open_readonly(path)
-        except OSError as exc:
-            raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
-        except ValueError as exc:  # bad piece size, file too large, unsafe name
-            raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
-        except Exception as exc:  # the core's LocalProtocolError (name not portable)
-            raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+        meta, self._store = await open_shared_file(path, self.config.piece_size, self._hash_pool)
         meta = self._faults.metainfo(meta) if self._faults else meta
         self.metainfo = meta
         self.share_id = meta.share_id
@@ -259,14 +253,7 @@ class Node:
 
     async def _prepare_download(self) -> Bitfield | None:
         out = self.config.output_dir
-        try:  # like `mkdir -p`: a new user's `-o downloads` should just work
-            out.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: not a directory") from None
-        except OSError as exc:
-            raise NodeError(ErrorKind.FILESYSTEM, f"cannot create {out}: {exc.strerror}") from None
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise NodeError(ErrorKind.FILESYSTEM, f"{out}: directory is not writable")
+        ensure_output_dir(out)
         if self.share_id is not None:
             found = find_state(out, self.share_id)
             if found is not None:
@@ -285,27 +272,25 @@ class Node:
             found = find_state(out, self.share_id)
             if found is not None:
                 return await self._resume(found[1])
-        try:
-            final = safe_output_path(out, handshake.name)
-        except UnsafeNameError as exc:
-            raise NodeError(ErrorKind.UNSAFE_NAME, str(exc)) from None
-        if final.exists() and not self.config.force:
-            raise NodeError(
-                ErrorKind.OUTPUT_EXISTS, f"{final} already exists (use --force to overwrite it)"
-            )
+        final_path(out, handshake.name, force=self.config.force)
         return None
 
     async def _resume(self, state: ResumeState) -> Bitfield:
         self._open_download(state.metainfo, resuming=True)
-        have = await self._recheck(state)
+        meta = state.metainfo
+        store = self._store
+        assert store is not None
+        have = Bitfield(meta.piece_count)
+        for index in await recheck(store, state, self._hash_pool):
+            have.set(index)
+            self._verified.add(index)
+        self._resumed = len(self._verified)
         if have.complete():
             # Stopped between the last piece and the rename: the swarm will treat us as a
             # seeder, so the whole-file check and the rename are ours to finish now.
-            store = self._store
-            assert store is not None
             loop = asyncio.get_running_loop()
             digest = await loop.run_in_executor(self._hash_pool, store.sha1_file)
-            if digest != state.metainfo.file_sha1:
+            if digest != meta.file_sha1:
                 raise NodeError(
                     ErrorKind.INTEGRITY,
                     "every piece verified but the whole file does not match its SHA-1",
@@ -313,85 +298,41 @@ class Node:
             self._move_into_place()
         return have
 
-    async def _recheck(self, state: ResumeState) -> Bitfield:
-        """Re-hash the pieces the state file lists: only what is really on disk counts."""
-        meta = state.metainfo
-        store = self._store
-        assert store is not None
-        loop = asyncio.get_running_loop()
-        have = Bitfield(meta.piece_count)
-
-        def check(index: int) -> bool:
-            digest = store.sha256_range(meta.piece_offset(index), meta.piece_length(index))
-            return digest == meta.piece_hashes[index]
-
-        indices = sorted(state.verified)
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._hash_pool, check, i) for i in indices)
-        )
-        for index, ok in zip(indices, results, strict=True):
-            if ok:
-                have.set(index)
-                self._verified.add(index)
-        self._resumed = len(self._verified)
-        return have
-
     def _open_download(self, meta: Metainfo, *, resuming: bool) -> None:
         """Validate the name, refuse to clobber, and preallocate NAME.part."""
-        out = self.config.output_dir
-        try:
-            final = safe_output_path(out, meta.name)
-        except UnsafeNameError as exc:
-            raise NodeError(ErrorKind.UNSAFE_NAME, str(exc)) from None
-        if final.exists() and not self.config.force:
-            raise NodeError(
-                ErrorKind.OUTPUT_EXISTS, f"{final} already exists (use --force to overwrite it)"
-            )
-        part = part_path(final)
-        state_file = state_path(final)
-        if not resuming and state_file.exists() and not self.config.force:
-            raise NodeError(
-                ErrorKind.OUTPUT_EXISTS,
-                f"{state_file} belongs to another download of the same name "
-                "(use --force to replace it)",
-            )
-        try:
-            self._store = PieceStore.create(part, meta.file_size)
-        except OSError as exc:
-            kind = ErrorKind.FILESYSTEM
-            raise NodeError(kind, f"cannot create {part}: {exc.strerror or exc}") from None
-        self._hasher = DownloadHasher(self._store, meta.piece_size)
-        self._drop_behind = DropBehind(self._store, self._hasher.file_hashed_upto)
-        self._file_hashed_pieces = 0
+        final = final_path(self.config.output_dir, meta.name, force=self.config.force)
+        store, state_file = create_part(
+            final, meta.file_size, resuming=resuming, force=self.config.force
+        )
+        assert self._disk is not None and self._file_hash is not None and self._state is not None
+        self._store = store
+        self._download = DownloadFile(
+            store=store,
+            meta=meta,
+            final=final,
+            disk=self._disk,
+            file_hash=self._file_hash,
+            flush_pool=self._hash_pool,
+            verified=self._verified,
+            on_piece_hashed=lambda i, digest: self._drive(
+                lambda sw, now: sw.piece_hashed(i, digest, now)
+            ),
+            on_file_hashed=lambda digest: self._drive(lambda sw, now: sw.file_hashed(digest, now)),
+            on_error=self._fail,
+            set_reading=self._set_disk_paused,
+        )
         self.metainfo = meta
         self.share_id = meta.share_id
         self.output_path = final
-        self._state_file = state_file
-        if not resuming:
-            self._state_dirty = True
-            self._flush_state(sync=True)
+        self._state.attach(state_file, write_now=not resuming)
 
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(
-                lambda: PeerProtocol(self, outbound=False),
-                self.config.listen_host,
-                self.config.listen_port,
-                start_serving=False,  # [HS-17]: accept only once the share's summary is known
-            )
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
-                raise NodeError(
-                    ErrorKind.PORT_IN_USE,
-                    f"port {self.config.listen_port} on {self.config.listen_host} is in use",
-                ) from None
-            raise NodeError(
-                ErrorKind.PORT_IN_USE,
-                f"cannot listen on {self.config.listen_host}:{self.config.listen_port}: "
-                f"{exc.strerror or exc}",
-            ) from None
-        self.listen_port = int(self._server.sockets[0].getsockname()[1])
+    def _set_disk_paused(self, paused: bool) -> None:
+        """Stop (or resume) reading from every peer while the disk lags (TCP pushes back)."""
+        for proto in self._conns.values():
+            if paused:
+                proto.pause_reading("disk")
+            else:
+                proto.resume_reading("disk")
 
     # --- transport callbacks -----------------------------------------------------------------
     def connection_made(self, proto: PeerProtocol, host: str, port: int) -> int:
@@ -401,7 +342,7 @@ class Node:
             proto.abort()
             return conn_id
         self._conns[conn_id] = proto
-        if self._disk_paused:
+        if self._download is not None and self._download.paused:
             proto.pause_reading("disk")
         outbound = proto.outbound
         self._drive(lambda sw, now: sw.connection_opened(conn_id, host, port, outbound, now))
@@ -606,15 +547,16 @@ class Node:
         peer = action.peer_id.hex() if action.peer_id else ""
         self._emit(ev.PeerDown(conn=action.conn_id, peer_id=peer, reason=action.reason))
 
+    # --- actions -----------------------------------------------------------------------------
     def _on_piece_verified(self, action: act.PieceVerified) -> None:
         self._verified.add(action.index)
-        self._extend_file_hash()
-        self._writeback(action.index)
-        self._state_changed()
+        if self._download is not None:
+            self._download.piece_verified(action.index)
+        if self._state is not None:
+            self._state.changed()
         peers = tuple(p.hex() for p in action.from_peers)
         self._emit(ev.PieceDone(index=action.index, peers=peers))
 
-    # --- actions -----------------------------------------------------------------------------
     def _on_metainfo(self, meta: Metainfo) -> None:
         if self._store is not None and self.metainfo is not None:
             return  # already prepared (resume, or seeding)
@@ -626,87 +568,20 @@ class Node:
         self._emit_metadata()
 
     def _store_block(self, action: act.StoreBlock) -> None:
-        store, disk, hasher = self._store, self._disk, self._hasher
-        if store is None or not store.writable or disk is None or hasher is None:
-            return
-        size = len(action.data)
-
-        def written(_: object, error: BaseException | None) -> None:
-            self._disk_backlog -= size
-            if self._disk_paused and self._disk_backlog < DISK_BACKLOG_MAX // 2:
-                self._disk_paused = False
-                for proto in self._conns.values():
-                    proto.resume_reading("disk")
-            if error is None or store.closed:
-                return  # (a late duplicate block after completion is moot)
-            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-                self._fail(ErrorKind.FILESYSTEM, f"disk full while writing {store.path}")
-            else:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot write {store.path}: {error}")
-
-        disk.submit(hasher.store_block, action.index, action.offset, action.data, done=written)
-        self._disk_backlog += size
-        if self._disk_backlog > DISK_BACKLOG_MAX and not self._disk_paused:
-            self._disk_paused = True  # memory stays bounded when the disk is slower than the net
-            for proto in self._conns.values():
-                proto.pause_reading("disk")
+        download = self._download
+        if download is None:
+            return  # (a late duplicate block after completion is moot)
+        download.store_block(action.index, action.offset, action.data)
         assert self._down is not None
-        self._down.add(size, self._now())
+        self._down.add(len(action.data), self._now())
 
     def _verify_piece(self, index: int) -> None:
-        meta, hasher, disk = self.metainfo, self._hasher, self._disk
-        assert meta is not None and hasher is not None and disk is not None
-
-        def hashed(digest: bytes, error: BaseException | None) -> None:
-            if error is not None:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot read back piece {index}: {error}")
-                return
-            self._drive(lambda sw, now: sw.piece_hashed(index, digest, now))
-
-        disk.submit(hasher.piece_digest, index, meta.piece_length(index), done=hashed)
-
-    def _extend_file_hash(self) -> None:
-        """Let the file's SHA-1 run over the verified prefix now, not in one pass at the end."""
-        meta, hasher, worker = self.metainfo, self._hasher, self._file_hash
-        if meta is None or hasher is None or worker is None:
-            return
-        start = self._file_hashed_pieces
-        count = self._verified.first_missing(start)  # (per piece: C speed, not a rescan)
-        if count > start:
-            end = min(count * meta.piece_size, meta.file_size)
-            if end - start * meta.piece_size < FILE_HASH_STEP and end < meta.file_size:
-                return  # in steps: one job per few MiB, not one per piece
-            self._file_hashed_pieces = count
-            worker.submit(hasher.extend_file_hash, end)
-
-    def _writeback(self, index: int) -> None:
-        """Flush the download to disk in the background as it goes, and drop behind it.
-
-        The final fsync before the rename then finds little left to write, instead of the
-        whole file, which would hold up completion (and the event loop) for a second or more;
-        the page cache keeps only the recent part of the download (see dropbehind.py).
-        """
-        meta, store, drop = self.metainfo, self._store, self._drop_behind
-        if meta is None or store is None or not store.writable or drop is None:
-            return
-        self._unsynced += meta.piece_length(index)
-        if self._unsynced < WRITEBACK_STEP or (self._syncing and not self._syncing.done()):
-            return
-        self._unsynced = 0
-        self._syncing = self._hash_pool.submit(drop.flush)
+        assert self._download is not None
+        self._download.verify_piece(index)
 
     def _verify_file(self) -> None:
-        store, worker, hasher = self._store, self._file_hash, self._hasher
-        assert store is not None and worker is not None
-
-        def hashed(digest: bytes, error: BaseException | None) -> None:
-            if error is not None:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot read back the file: {error}")
-                return
-            self._drive(lambda sw, now: sw.file_hashed(digest, now))
-
-        # (after every extend_file_hash: the same FIFO thread)
-        worker.submit(hasher.file_digest if hasher is not None else store.sha1_file, done=hashed)
+        assert self._download is not None
+        self._download.verify_file()
 
     def _finish_download(self) -> None:
         """Every piece and the whole file verified: move it into place and keep seeding."""
@@ -719,28 +594,14 @@ class Node:
         self._mark_complete(fetched=self._down.total)
 
     def _move_into_place(self) -> None:
-        """Rename NAME.part to NAME, drop the state file, reopen the file read-only."""
-        store, final = self._store, self.output_path
-        if store is None or final is None or not store.writable:
+        """Rename NAME.part to NAME, drop the state file, serve the file read-only."""
+        download = self._download
+        if download is None:
             return
-        if self._syncing is not None:
-            self._syncing.result()  # (never raises) the file is not closed under its flush
-        try:
-            store.sync()
-            store.close()
-            self._hasher = None
-            self._drop_behind = None
-            os.replace(store.path, final)
-            self._store = PieceStore.open_readonly(final)
-        except OSError as exc:
-            raise NodeError(
-                ErrorKind.FILESYSTEM, f"cannot move the download into place: {exc}"
-            ) from None
-        if self._state_file is not None:
-            with contextlib.suppress(OSError):
-                self._state_file.unlink()
-            self._state_file = None
-            self._state_dirty = False
+        self._download = None
+        self._store = download.move_into_place()
+        if self._state is not None:
+            self._state.remove()
 
     def _mark_complete(self, fetched: int) -> None:
         if self._complete:
@@ -820,27 +681,17 @@ class Node:
         )
 
     def _emit_progress(self) -> None:
-        meta = self.metainfo
-        now = self._now()
         assert self._down is not None and self._up is not None
-        done = 0
-        if meta is not None:
-            done = len(self._verified) * meta.piece_size
-            last = meta.piece_count - 1
-            if last in self._verified:
-                done -= meta.piece_size - meta.piece_length(last)
-        elapsed = max(now - self._t0, 1e-6)
+        now = self._now()
         self._emit(
-            ev.Progress(
-                done=done,
-                total=meta.file_size if meta else 0,
-                pieces_done=len(self._verified),
-                pieces=meta.piece_count if meta else 0,
-                down_rate=self._down.rate(now),
-                down_avg=self._down.total / elapsed,
-                up_rate=self._up.rate(now),
-                uploaded=self._up.total,
-                peers=tuple(sorted(self._peers.values())),
+            progress_event(
+                meta=self.metainfo,
+                verified=self._verified,
+                down=self._down,
+                up=self._up,
+                peers=self._peers.values(),
+                now=now,
+                elapsed=now - self._t0,
             )
         )
 
@@ -848,61 +699,18 @@ class Node:
         if self._closing or self._loop is None:
             return
         self._emit_progress()
-        self._check_alone()
+        reason = self._give_up.check(
+            self._now(), complete=self._complete, has_peers=bool(self._peers)
+        )
+        if reason is not None:
+            self._fail(ErrorKind.UNREACHABLE, reason)
         if not self._closing:
             self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
 
-    def _check_alone(self) -> None:
-        """Stop an unfinished download that has had no peer for give_up_after seconds."""
-        limit = self.config.give_up_after
-        if self._complete or self._peers or limit is None:
-            self._alone_since = None
-            return
-        now = self._now()
-        if self._alone_since is None:
-            self._alone_since = now
-        elif now - self._alone_since >= limit:
-            self._fail(
-                ErrorKind.UNREACHABLE,
-                f"no peer for {limit:.0f}s: every known peer is gone or refuses us",
-            )
-
-    def _state_changed(self) -> None:
-        if self._state_file is None:
-            return
-        self._state_dirty = True
-        if self._state_handle is not None or self._loop is None:
-            return
-        wait = self._state_written + self.config.state_interval - self._now()
-        self._state_handle = self._loop.call_later(max(0.0, wait), self._flush_state)
-
-    def _flush_state(self, sync: bool = False) -> None:
-        """Write the resume state (in a thread normally; inline at start and on close)."""
-        self._state_handle = None
-        if not self._state_dirty or self._state_file is None or self.metainfo is None:
-            return
-        self._state_dirty = False
-        state = ResumeState(
-            metainfo=self.metainfo,
-            link=self.share_link or "",
-            verified=self._verified.copy(),
+    def _state_snapshot(self) -> ResumeState | None:
+        """What the resume state file says now (None: nothing to say yet)."""
+        if self.metainfo is None:
+            return None
+        return ResumeState(
+            metainfo=self.metainfo, link=self.share_link or "", verified=self._verified.copy()
         )
-        path = self._state_file
-        if self._loop is not None:
-            self._state_written = self._loop.time()
-        if sync:
-            try:
-                save_state(path, state)
-            except OSError as exc:
-                raise NodeError(ErrorKind.FILESYSTEM, f"cannot write {path}: {exc}") from None
-            return
-        future = self._state_pool.submit(save_state, path, state)
-
-        def done(fut: object) -> None:
-            exc = future.exception()
-            if exc is not None and self._loop is not None and not self._closing:
-                self._loop.call_soon_threadsafe(
-                    self._fail, ErrorKind.FILESYSTEM, f"cannot write {path}: {exc}"
-                )
-
-        future.add_done_callback(done)

@@ -28,10 +28,7 @@ import contextlib
 import os
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from p2pshare_node.node import Node
+from typing import Any, Protocol
 
 READ_SIZE = 1024 * 1024
 WRITE_HIGH_WATER = 1024 * 1024
@@ -53,10 +50,40 @@ class PendingBlock:
         self.length = length
 
 
+class ConnectionOwner(Protocol):
+    """What a connection reports to and asks of its owner (the node).
+
+    Declared here, not imported from node.py, so that the dependency points one way: the node
+    knows its connections; a connection knows only this narrow interface.
+    """
+
+    def connection_made(self, proto: PeerProtocol, host: str, port: int) -> int:
+        """Register a new connection; returns its id."""
+        ...
+
+    def data_received(self, conn_id: int, data: bytes | memoryview) -> None:
+        """Bytes from the peer (a view valid only during the call; b"" is EOF)."""
+        ...
+
+    def connection_lost(self, conn_id: int) -> None:
+        """The socket is gone."""
+        ...
+
+    def read_block(self, block: PendingBlock, *, count: bool = True) -> bytes | None:
+        """The file data of a block to send (None: the file cannot be read)."""
+        ...
+
+    def block_source(self, block: PendingBlock) -> tuple[int, int] | None:
+        """(fd, offset) to send a block from with os.sendfile, or None to use read_block."""
+        ...
+
+
 class PeerProtocol(asyncio.BufferedProtocol):
     """asyncio glue for one peer connection; every decision is forwarded to the node's swarm."""
 
-    def __init__(self, node: Node, outbound: bool, dial_host: str = "", dial_port: int = 0) -> None:
+    def __init__(
+        self, node: ConnectionOwner, outbound: bool, dial_host: str = "", dial_port: int = 0
+    ) -> None:
         self.node = node
         self.outbound = outbound
         self.dial_host = dial_host
