@@ -42,6 +42,7 @@ PREFIXES = {
     "DUP",
     "BEH",
     "SEC",
+    "STORE",
 }
 INDEX_HEADING = "## 18. Requirements index"
 CONVENTIONS_HEADING = "## 1. Conventions and terminology (TERM)"

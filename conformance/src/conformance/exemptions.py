@@ -25,4 +25,8 @@ EXEMPT: dict[str, str] = {
     "a test could wait for in bounded time",
     "PEX-8": "the bound on remembered addresses is internal bookkeeping with no wire symptom",
     "SEC-1": "where a downloader writes on its own disk is not visible to peers (node tests)",
+    "STORE-1": "free space and clean-up are on the downloader's own disk (CLI storage tests)",
+    "STORE-2": "how a node opens its own files is not visible to peers (CLI storage tests)",
+    "STORE-4": "resume records live on the node's own disk (CLI kill -9 tests)",
+    "STORE-5": "two local processes of one user; nothing on the wire (CLI storage tests)",
 }

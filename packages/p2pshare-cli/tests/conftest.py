@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from p2pshare_cli.procs import PeerProcess
+
+PIECE = "16KiB"
+EVENT_TIMEOUT = 30.0
+DONE_TIMEOUT = 60.0
 
 
 def run_cli(
@@ -50,3 +57,59 @@ def source(tmp_path: Path) -> tuple[Path, str]:
     folder.mkdir()
     path = folder / "data.bin"
     return path, random_file(path, 3 * 1024 * 1024 + 12_345)
+
+
+class Swarm:
+    """Starts peers as separate processes and stops them all at the end of the test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.notify = asyncio.Event()
+        self.procs: list[PeerProcess] = []
+
+    async def spawn(self, name: str, *args: str, started: bool = True) -> PeerProcess:
+        proc = PeerProcess(name, [*args, "--json"], notify=self.notify)
+        self.procs.append(proc)
+        await proc.start()
+        if started:
+            await proc.wait_for("started", EVENT_TIMEOUT)
+        return proc
+
+    async def seed(self, name: str, path: Path, *extra: str) -> tuple[PeerProcess, str]:
+        proc = await self.spawn(name, "share", str(path), "--piece-size", PIECE, *extra)
+        started = proc.first("started")
+        assert started is not None
+        return proc, str(started["link"])
+
+    async def get(self, name: str, link: str, *extra: str, started: bool = True) -> PeerProcess:
+        out = self.tmp / name
+        out.mkdir(exist_ok=True)
+        return await self.spawn(name, "get", link, "-o", str(out), *extra, started=started)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs), return_exceptions=True)
+
+
+@pytest.fixture
+async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
+    s = Swarm(tmp_path)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def link_to(proc: PeerProcess, share_link: str) -> str:
+    started = proc.first("started")
+    assert started is not None
+    return f"p2pshare://127.0.0.1:{started['listen_port']}/{share_link.rsplit('/', 1)[1]}"
+
+
+def peer_id(proc: PeerProcess) -> str:
+    started = proc.first("started")
+    assert started is not None
+    return str(started["peer_id"])
+
+
+def pieces_of(proc: PeerProcess) -> list[int]:
+    return [int(e["index"]) for e in proc.all("piece")]

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     FILESYSTEM = 6  # missing input, unwritable directory, disk full
     INTEGRITY = 7  # the downloaded file failed verification
     PORT_IN_USE = 8  # cannot listen on the requested port
+    LOCKED = 9  # another p2pshare is downloading the same file into the same folder
     INTERRUPTED = 130  # Ctrl-C during a download (the state is saved; run again to resume)
 
 
@@ -30,6 +31,7 @@ EXIT_FOR_KIND: dict[ErrorKind, ExitCode] = {
     ErrorKind.FILESYSTEM: ExitCode.FILESYSTEM,
     ErrorKind.INTEGRITY: ExitCode.INTEGRITY,
     ErrorKind.PORT_IN_USE: ExitCode.PORT_IN_USE,
+    ErrorKind.LOCKED: ExitCode.LOCKED,
 }
 
 EPILOG = """\b
@@ -40,8 +42,9 @@ Exit codes:
   3    no peer reachable
   4    peer problem: share id mismatch, protocol violation, unsafe file name
   5    output file already exists (use --force)
-  6    file system: missing file, unwritable directory, disk full
+  6    file system: missing file, unwritable directory, not enough free space
   7    integrity failure: the downloaded file does not match its SHA-1
   8    port already in use
+  9    another p2pshare is downloading the same file into the same folder
   130  interrupted by Ctrl-C (get: progress saved, run again to resume)
 """

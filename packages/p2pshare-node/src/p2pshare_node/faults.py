@@ -11,6 +11,7 @@ import dataclasses
 import struct
 from enum import Enum
 
+from p2pshare_core.constants import MAX_PIECES
 from p2pshare_core.metainfo import Metainfo
 
 _HAVE = 0x02
@@ -23,6 +24,11 @@ class Fault(Enum):
     NO_HAVE = "no-have"  # never announce pieces: empty bitfield, no have messages
     IGNORE_REQUEST = "ignore-request"  # silently drop requests: no piece, no reject
     WRONG_SHA1 = "wrong-sha1"  # seeder: announce a metainfo whose whole-file SHA-1 is wrong
+    HUGE_CLAIM = "huge-claim"  # seeder: announce a self-consistent metainfo of 1 TiB
+
+
+HUGE_CLAIM_SIZE = 1 << 40
+"""What a `huge-claim` seeder says its file is: far more than any test machine has free."""
 
 
 class Faults:
@@ -41,7 +47,16 @@ class Faults:
     def metainfo(self, meta: Metainfo) -> Metainfo:
         """The metainfo a seeder announces (every piece hash right, the file hash wrong)."""
         if Fault.WRONG_SHA1 in self.faults:
-            return dataclasses.replace(meta, file_sha1=bytes(b ^ 0xFF for b in meta.file_sha1))
+            meta = dataclasses.replace(meta, file_sha1=bytes(b ^ 0xFF for b in meta.file_sha1))
+        if Fault.HUGE_CLAIM in self.faults:
+            piece_size = HUGE_CLAIM_SIZE // MAX_PIECES
+            meta = Metainfo(
+                name=meta.name,
+                file_size=HUGE_CLAIM_SIZE,
+                piece_size=piece_size,
+                file_sha1=meta.file_sha1,
+                piece_hashes=[bytes(32)] * MAX_PIECES,
+            )
         return meta
 
     def block_data(self, data: bytes) -> bytes:

@@ -28,12 +28,15 @@ from p2pshare_core.swarm import Swarm
 
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
+from p2pshare_node.dirlock import DownloadLock
 from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.downloadfile import DISK_BACKLOG_MAX, DownloadFile
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
 from p2pshare_node.giveup import GiveUpClock
+from p2pshare_node.journal import read_journal
 from p2pshare_node.listening import open_listener
+from p2pshare_node.paths import journal_path
 from p2pshare_node.preparation import (
     create_part,
     ensure_output_dir,
@@ -45,6 +48,7 @@ from p2pshare_node.probe import probe_share
 from p2pshare_node.progress import progress_event
 from p2pshare_node.ranges import PieceFlags
 from p2pshare_node.resume import ResumeState, find_state
+from p2pshare_node.safeio import remove_quietly
 from p2pshare_node.statewriter import StateWriter
 from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
@@ -80,6 +84,7 @@ class Node:
         self._resumed = 0
         self._peers: dict[int, str] = {}  # conn_id -> peer id hex (connected peers)
         self._state: StateWriter | None = None
+        self._lock: DownloadLock | None = None  # held while a download's NAME.part is ours
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
         # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
         # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
@@ -222,9 +227,12 @@ class Node:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        # A download that verified nothing leaves nothing behind ([STORE-1]).
+        unfinished = self._download.store.path if self._download is not None else None
+        nothing_kept = unfinished is not None and not self._verified
         if self._state is not None:
             try:
-                self._state.close()
+                self._state.close(keep=not nothing_kept)
             except NodeError as exc:  # keep closing; the user sees why the state was not saved
                 self._emit(ev.Failed(error=exc.kind.value, message=exc.message))
         self._hash_pool.shutdown(wait=True, cancel_futures=True)
@@ -233,6 +241,11 @@ class Node:
                 worker.close()  # queued writes land before the file is closed
         if self._store is not None:
             self._store.close()
+        if nothing_kept and unfinished is not None:
+            remove_quietly(unfinished)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         if self._done is not None and not self._done.done():
@@ -280,11 +293,15 @@ class Node:
         meta = state.metainfo
         store = self._store
         assert store is not None
+        assert self.output_path is not None and self._state is not None
+        listed = set(state.verified)  # plus what the journal recorded since the state was saved
+        listed |= read_journal(journal_path(self.output_path), meta.share_id, meta.piece_count)
         have = Bitfield(meta.piece_count)
-        for index in await recheck(store, state, self._hash_pool):
+        for index in await recheck(store, meta, listed, self._hash_pool):
             have.set(index)
             self._verified.add(index)
         self._resumed = len(self._verified)
+        self._state.save_now()  # the journal is folded into the state file, and emptied
         if have.complete():
             # Stopped between the last piece and the rename: the swarm will treat us as a
             # seeder, so the whole-file check and the rename are ours to finish now.
@@ -301,11 +318,10 @@ class Node:
     def _open_download(self, meta: Metainfo, *, resuming: bool) -> None:
         """Validate the name, refuse to clobber, and preallocate NAME.part."""
         final = final_path(self.config.output_dir, meta.name, force=self.config.force)
-        store, state_file = create_part(
-            final, meta.file_size, resuming=resuming, force=self.config.force
-        )
+        files = create_part(final, meta, resuming=resuming, force=self.config.force)
         assert self._disk is not None and self._file_hash is not None and self._state is not None
-        self._store = store
+        self._store = store = files.store
+        self._lock = files.lock
         self._download = DownloadFile(
             store=store,
             meta=meta,
@@ -324,7 +340,7 @@ class Node:
         self.metainfo = meta
         self.share_id = meta.share_id
         self.output_path = final
-        self._state.attach(state_file, write_now=not resuming)
+        self._state.attach(files.state_file, files.journal, write_now=not resuming)
 
     def _set_disk_paused(self, paused: bool) -> None:
         """Stop (or resume) reading from every peer while the disk lags (TCP pushes back)."""
@@ -422,6 +438,8 @@ class Node:
                 self._pump_due = True
             else:
                 self._pump()
+        except NodeError as exc:  # a user-facing failure raised inside an action keeps its kind
+            self._fail(exc.kind, exc.message)
         except Exception as exc:
             if os.environ.get("P2PSHARE_DEBUG"):
                 raise
@@ -553,7 +571,11 @@ class Node:
         if self._download is not None:
             self._download.piece_verified(action.index)
         if self._state is not None:
-            self._state.changed()
+            try:
+                self._state.piece_verified(action.index)  # before anyone hears of it: STORE-4
+            except OSError as exc:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot record piece {action.index}: {exc}")
+                return
         peers = tuple(p.hex() for p in action.from_peers)
         self._emit(ev.PieceDone(index=action.index, peers=peers))
 

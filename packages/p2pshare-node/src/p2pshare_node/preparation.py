@@ -7,15 +7,26 @@ the output already exists), before a socket is opened or a byte is fetched.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from p2pshare_core.metainfo import Metainfo
 
+from p2pshare_node.dirlock import DownloadLock, LockedError
 from p2pshare_node.errors import ErrorKind, NodeError
-from p2pshare_node.paths import UnsafeNameError, part_path, safe_output_path, state_path
-from p2pshare_node.resume import ResumeState
+from p2pshare_node.journal import PieceJournal
+from p2pshare_node.paths import (
+    UnsafeNameError,
+    journal_path,
+    part_path,
+    safe_output_path,
+    state_path,
+)
+from p2pshare_node.safeio import NotEnoughSpaceError, allocated_bytes, check_room, human_bytes
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
 
@@ -57,40 +68,90 @@ def final_path(out: Path, name: str, *, force: bool) -> Path:
         final = safe_output_path(out, name)
     except UnsafeNameError as exc:
         raise NodeError(ErrorKind.UNSAFE_NAME, str(exc)) from None
-    if final.exists() and not force:
+    if os.path.lexists(final) and not force:  # (a symlink there counts: STORE-2)
         raise NodeError(
             ErrorKind.OUTPUT_EXISTS, f"{final} already exists (use --force to overwrite it)"
         )
     return final
 
 
-def create_part(final: Path, size: int, *, resuming: bool, force: bool) -> tuple[PieceStore, Path]:
-    """Open (preallocating) NAME.part; returns it and the path of its resume state file."""
+@dataclass(frozen=True)
+class PartFiles:
+    """What a download writes beside its final name until it is complete (spec 16.1)."""
+
+    store: PieceStore  # NAME.part, preallocated
+    state_file: Path  # the resume state (resume.py)
+    journal: PieceJournal  # verified pieces as they happen (journal.py)
+    lock: DownloadLock  # one download of this file in this folder at a time
+
+
+def create_part(final: Path, meta: Metainfo, *, resuming: bool, force: bool) -> PartFiles:
+    """Lock the download, check the room, open (preallocating) NAME.part and its journal.
+
+    On any failure nothing is left held, and nothing that this call created is left on disk.
+    """
     part = part_path(final)
     state_file = state_path(final)
-    if not resuming and state_file.exists() and not force:
-        raise NodeError(
-            ErrorKind.OUTPUT_EXISTS,
-            f"{state_file} belongs to another download of the same name "
-            "(use --force to replace it)",
-        )
     try:
-        store = PieceStore.create(part, size)
+        lock = DownloadLock.acquire(part)
+    except LockedError as exc:
+        raise NodeError(
+            ErrorKind.LOCKED,
+            f"another download of {meta.name!r} into {final.parent} is running "
+            f"({exc.holder}); wait for it to finish or stop it",
+        ) from None
     except OSError as exc:
-        kind = ErrorKind.FILESYSTEM
-        raise NodeError(kind, f"cannot create {part}: {exc.strerror or exc}") from None
-    return store, state_file
+        raise NodeError(ErrorKind.FILESYSTEM, f"cannot lock {part}: {exc}") from None
+    try:
+        if not resuming and os.path.lexists(state_file) and not force:
+            raise NodeError(
+                ErrorKind.OUTPUT_EXISTS,
+                f"{state_file} belongs to another download of the same name "
+                "(use --force to replace it)",
+            )
+        store = _allocate(final.parent, part, meta)
+        try:
+            journal = PieceJournal(journal_path(final), meta.share_id)
+            if not resuming:
+                journal.clear()
+        except OSError as exc:
+            store.close()
+            raise NodeError(ErrorKind.FILESYSTEM, f"cannot create {part}: {exc}") from None
+    except BaseException:
+        lock.release()
+        raise
+    return PartFiles(store=store, state_file=state_file, journal=journal, lock=lock)
 
 
-async def recheck(store: PieceStore, state: ResumeState, pool: ThreadPoolExecutor) -> list[int]:
-    """Re-hash the pieces a state file lists: only what is really on disk counts."""
-    meta = state.metainfo
+def _allocate(folder: Path, part: Path, meta: Metainfo) -> PieceStore:
+    """[STORE-1] Room first (what NAME.part does not hold yet), then the preallocated file."""
+    try:
+        check_room(folder, meta.file_size - allocated_bytes(part))
+        return PieceStore.create(part, meta.file_size)
+    except NotEnoughSpaceError as exc:
+        raise NodeError(
+            ErrorKind.FILESYSTEM,
+            f"not enough free space in {exc.directory}: {meta.name!r} needs "
+            f"{human_bytes(exc.needed)}, {human_bytes(exc.free)} free",
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            message = f"not enough free space in {folder} for {part.name}"
+        else:
+            message = f"cannot create {part}: {exc.strerror or exc}"
+        raise NodeError(ErrorKind.FILESYSTEM, message) from None
+
+
+async def recheck(
+    store: PieceStore, meta: Metainfo, listed: Iterable[int], pool: ThreadPoolExecutor
+) -> list[int]:
+    """Re-hash the pieces the resume records list: only what is really on disk counts."""
     loop = asyncio.get_running_loop()
 
     def check(index: int) -> bool:
         digest = store.sha256_range(meta.piece_offset(index), meta.piece_length(index))
         return digest == meta.piece_hashes[index]
 
-    indices = sorted(state.verified)
+    indices = sorted(listed)
     results = await asyncio.gather(*(loop.run_in_executor(pool, check, i) for i in indices))
     return [index for index, ok in zip(indices, results, strict=True) if ok]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 from collections.abc import Collection, Iterator
@@ -20,6 +19,7 @@ from p2pshare_core.metainfo import Metainfo
 
 from p2pshare_node.paths import STATE_SUFFIX
 from p2pshare_node.ranges import format_ranges, parse_ranges
+from p2pshare_node.safeio import open_for_writing, remove_quietly
 
 STATE_VERSION = 1
 MAX_STATE_BYTES = 64 * 1024 * 1024  # a metainfo of 131 072 pieces is ~4 MiB, base64 ~6 MiB
@@ -94,18 +94,23 @@ _BASE64_SLICE = 3 * 16384  # a multiple of 3: the slices' base64 concatenates wi
 
 
 def save_state(path: Path, state: ResumeState) -> None:
-    """Write the state atomically: a reader sees the old or the new file, never a torn one."""
+    """Write the state atomically: a reader sees the old or the new file, never a torn one.
+
+    The temporary file is created exclusively and without following links (safeio), so a
+    symlink planted at its (predictable) name is never written through; os.replace then swaps
+    the name itself, never what a link there points to.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     parts = state._json_parts()
+    remove_quietly(tmp)  # a leftover of an earlier crash of a process with our pid, or a trap
     try:
-        with open(tmp, "wb") as fh:
+        with os.fdopen(open_for_writing(tmp, exclusive=True), "wb") as fh:
             fh.writelines(parts)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        remove_quietly(tmp)
         raise
 
 

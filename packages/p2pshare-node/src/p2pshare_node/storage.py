@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from p2pshare_node.safeio import open_for_writing, remove_quietly
+
 HASH_READ_SIZE = 4 * 1024 * 1024
 """Bytes per read of `PieceStore.hash_range`, which drops each chunk before reading the next:
 while `chunk = read(...)` runs, the old chunk is still bound, so two were alive at once and the
@@ -38,9 +40,12 @@ class PieceStore:
     def create(cls, path: Path, size: int) -> PieceStore:
         """Open (or create) path for writing and preallocate it to size bytes.
 
-        Preallocating up front makes "disk full" an error at start rather than at 97 %.
+        Preallocating up front makes "disk full" an error at start rather than at 97 %. The file
+        is opened without following links (safeio); if the allocation fails, a file this call
+        created is removed again, so a failed start leaves nothing behind.
         """
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _BINARY, 0o644)
+        created = not os.path.lexists(path)
+        fd = open_for_writing(path)
         try:
             current = os.fstat(fd).st_size
             if current != size:
@@ -56,6 +61,8 @@ class PieceStore:
                         raise
         except BaseException:
             os.close(fd)
+            if created:
+                remove_quietly(path)
             raise
         return cls(path, fd, size, writable=True)
 
