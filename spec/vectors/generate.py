@@ -831,6 +831,64 @@ def build_frames() -> None:
     invalid("error-reason-bad-utf8", "ERR-2", error_frame(1, b"bad \xc3\x28"), "MALFORMED")
     invalid("error-payload-1-byte", "ERR-2", frame(0x0F, b"\0"), "MALFORMED")
 
+    # ERR-11: one frame breaking several rules fails with the first check in the spec's order
+    invalid(
+        "precedence-state-before-layout",
+        "ERR-11",
+        frame(0x02, b"\0\0\0"),  # a 3-byte have, before the bitfield
+        "UNEXPECTED_MESSAGE",
+        ctx("BITFIELD"),
+    )
+    invalid(
+        "precedence-layout-before-range",
+        "ERR-11",
+        frame(0x02, struct.pack(">IB", ex.n, 0)),  # 5-byte have for piece n
+        "MALFORMED",
+        active,
+    )
+    invalid(
+        "precedence-name-before-share",
+        "ERR-11",
+        frame(0x00, handshake_payload(share_id=bytes(32), name=b"CON")),
+        "BAD_METAINFO",
+        ctx("HANDSHAKE"),
+    )
+    invalid(
+        "precedence-piece-range-before-unsolicited",
+        "ERR-11",
+        piece(last, 500, bytes(100)),  # past the end of the 576-byte last piece, never asked
+        "OUT_OF_RANGE",
+        active,
+    )
+    invalid(
+        "precedence-reject-range-before-unsolicited",
+        "ERR-11",
+        block(0x05, 3, ex.piece_size - 1, 2),  # crosses the end of an earlier piece
+        "OUT_OF_RANGE",
+        active,
+    )
+    invalid(
+        "precedence-request-duplicate-before-limit",
+        "ERR-11",
+        request(0, 0, 1024),  # outstanding already, and a 513th request
+        "UNEXPECTED_MESSAGE",
+        ctx("ACTIVE", received=many),
+    )
+    invalid(
+        "precedence-metainfo-unsolicited-before-size",
+        "ERR-11",
+        frame(0x0D, struct.pack(">II", 1, len(meta)) + b"x"),  # past the end and not asked
+        "UNSOLICITED",
+        active,
+    )
+    valid(
+        "late-piece-after-requester-gave-up",
+        "MSG-21",
+        piece(last, 0, data576),
+        {"type": "piece", "index": last, "offset": 0, "data": data576.hex()},
+        ctx("ACTIVE", sent=[msg_request(last, 0, 576), {"type": "choke"}]),
+    )
+
 
 # --- metainfo.json --------------------------------------------------------------------------
 
@@ -1069,6 +1127,10 @@ def build_names() -> None:
         "COM10",
         "with space.txt",
         "émoji-🎉.txt",
+        "COM\u2074",  # superscript four is not a device name
+        "COM0",
+        "NUL x.txt",  # the stem is "NUL x"
+        "a\u00a0b",  # U+00A0 (no-break space) is not a C1 control
     ]
     bad = {
         "": "empty",
@@ -1099,6 +1161,16 @@ def build_names() -> None:
         "a<b": "less than",
         "a>b": "greater than",
         "a|b": "pipe",
+        "\ufeffname.txt": "leading byte order mark",
+        "a\ufeffb": "inner U+FEFF",
+        "next\x85line": "C1 control NEL",
+        "csi\x9b": "C1 control CSI",
+        "\x80x": "C1 control U+0080",
+        "COM\u00b9": "reserved, superscript one",
+        "lpt\u00b2.txt": "reserved, superscript two",
+        "Com\u00b3.tar.gz": "reserved, superscript three",
+        "NUL .txt": "reserved stem with trailing space",
+        "con  .log": "reserved stem with two trailing spaces",
     }
     for value in ok:
         NAMES.append(

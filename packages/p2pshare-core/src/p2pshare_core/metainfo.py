@@ -49,11 +49,18 @@ __all__ = [
 _HEADER = struct.Struct(">4sBQI20sH")
 assert _HEADER.size == METAINFO_FIXED_SIZE
 
-_FORBIDDEN_CHARS = frozenset('/\\:*?"<>|\x7f') | frozenset(chr(c) for c in range(0x20))
+# C0 and C1 controls, DEL, and U+FEFF (a byte order mark) [NAME-1 (b)]
+_FORBIDDEN_CHARS = (
+    frozenset('/\\:*?"<>|\x7f\ufeff')
+    | frozenset(chr(c) for c in range(0x20))
+    | frozenset(chr(c) for c in range(0x80, 0xA0))
+)
+# Windows treats the ISO 8859-1 superscript digits as digits in COM# and LPT# [NAME-1 (f)]
+_DEVICE_DIGITS = "123456789\u00b9\u00b2\u00b3"
 _RESERVED_STEMS = frozenset(
     ["CON", "PRN", "AUX", "NUL"]
-    + [f"COM{i}" for i in range(1, 10)]
-    + [f"LPT{i}" for i in range(1, 10)]
+    + [f"COM{d}" for d in _DEVICE_DIGITS]
+    + [f"LPT{d}" for d in _DEVICE_DIGITS]
 )
 
 
@@ -83,7 +90,8 @@ def validate_name(name: str) -> str:
         raise _bad_name("name must not start or end with a space")
     if name[-1] == ".":
         raise _bad_name("name must not end with '.'")
-    if name.split(".", 1)[0].upper() in _RESERVED_STEMS:
+    # Windows ignores spaces at the end of the stem: "NUL .txt" is the device NUL.
+    if name.split(".", 1)[0].rstrip(" ").upper() in _RESERVED_STEMS:
         raise _bad_name(f"name {name!r} is reserved on Windows")
     return name
 
