@@ -7,6 +7,7 @@ the sidecar files, two downloads of one share into one folder, a disk that fills
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from p2pshare_cli.exit_codes import ExitCode
-from p2pshare_cli.procs import wait_until
+from p2pshare_cli.procs import Event, PeerProcess, wait_until
 
 from .conftest import DONE_TIMEOUT, EVENT_TIMEOUT, Swarm, pieces_of, random_file, sha1_file
 
@@ -175,3 +176,55 @@ async def test_disk_filling_up_midway_does_not_stop_the_download(
     assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
     assert sha1_file(small_disk / "data.bin") == digest
     assert _leftovers(small_disk) == ["data.bin", "hog"]
+
+
+# --- the served file changes under the seeder (STORE-6) -------------------------------------
+
+
+async def _file_changed(proc: PeerProcess, count: int) -> Event:
+    """The `count`-th file-changed event that ends a re-check (bad >= 0)."""
+    await wait_until(
+        lambda: len([e for e in proc.all("file-changed") if e["bad"] >= 0]) >= count,
+        proc.notify or asyncio.Event(),
+        EVENT_TIMEOUT,
+        "file-changed",
+    )
+    return [e for e in proc.all("file-changed") if e["bad"] >= 0][count - 1]
+
+
+async def test_edited_piece_is_rejected_never_served(swarm: Swarm, tmp_path: Path) -> None:
+    """The user edits the shared file: its seeder notices, re-checks, and answers requests for
+    the changed piece with reject; the download finishes from an honest seeder, and no piece
+    ever fails verification (the edited bytes were never sent)."""
+    original = os.urandom(40 * 16384 + 100)
+    copies = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        copies.append(tmp_path / name / "data.bin")
+        copies[-1].write_bytes(original)
+    edited, link = await swarm.seed("edited", copies[0])
+    _, honest = await swarm.seed("honest", copies[1])
+    with open(copies[0], "r+b") as fh:  # one byte of piece 5, in place: same size
+        fh.seek(5 * 16384 + 7)
+        fh.write(bytes([original[5 * 16384 + 7] ^ 0xFF]))
+    done = await _file_changed(edited, 1)
+    assert done["bad"] == 1 and "no longer match" in done["message"]
+    leecher = await swarm.get("leecher", link, "--peer", honest, "--exit-when-done")
+    assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+    assert not leecher.all("piece-failed")
+    assert (tmp_path / "leecher" / "data.bin").read_bytes() == original
+
+
+async def test_truncated_then_restored_file_is_rechecked(swarm: Swarm, tmp_path: Path) -> None:
+    """Truncation makes every piece past the new end unservable; writing the bytes back makes
+    them good again (a re-check, not a restart)."""
+    source = tmp_path / "data.bin"
+    original = os.urandom(40 * 16384 + 100)
+    source.write_bytes(original)
+    seeder, _ = await swarm.seed("seeder", source)
+    os.truncate(source, 16 * 16384)
+    first = await _file_changed(seeder, 1)
+    assert first["bad"] == 41 - 16 and "truncated" in seeder.all("file-changed")[0]["message"]
+    source.write_bytes(original)
+    second = await _file_changed(seeder, 2)
+    assert second["bad"] == 0 and "serving it again" in second["message"]

@@ -138,6 +138,8 @@ class PlainReporter:
             self._seeding = event.role == "seeder"
         elif isinstance(event, ev.PeerBanned):
             self._print(f"Banned peer {event.peer_id[:12]} at {event.host} (bad data)")
+        elif isinstance(event, ev.FileChanged):
+            self._print(f"Warning: {event.message}")
         elif isinstance(event, ev.Progress):
             now = time.monotonic()
             if now - self._last < self.interval:
@@ -242,6 +244,10 @@ class RichReporter:
             self.progress.console.print(
                 f"[yellow]Banned peer {event.peer_id[:12]} at {event.host} (bad data)"
             )
+        elif isinstance(event, ev.FileChanged):
+            from rich.markup import escape
+
+            self.progress.console.print(f"[yellow]Warning[/]: {escape(event.message)}")
         elif isinstance(event, ev.Completed) and not self._seeding:
             self.progress.console.print(
                 f"[green]Completed[/]: {event.path} ({format_bytes(event.size)}) in "

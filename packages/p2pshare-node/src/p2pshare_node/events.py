@@ -107,6 +107,21 @@ class PeerBanned(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileChanged(NodeEvent):
+    """The served file changed since its pieces were verified ([STORE-6]).
+
+    Sent when the change is noticed (`bad` = -1: re-checking, nothing is served meanwhile) and
+    again when the re-check is done (`bad` = pieces that no longer match and are not served).
+    """
+
+    kind: ClassVar[str] = "file-changed"
+    path: str
+    bad: int
+    pieces: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Progress(NodeEvent):
     kind: ClassVar[str] = "progress"
     done: int  # verified bytes
