@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where failures are saved as replay files (default ./conformance-failures)",
     )
+    p.add_argument(
+        "--connection-limit",
+        type=int,
+        metavar="N",
+        help="the target's configured connection limit (DUP-7): fail it if it serves more",
+    )
     p.add_argument("--spec", type=Path, help="spec/protocol.md to read requirements from")
     p.add_argument("-v", "--verbose", action="store_true", help="print the wire log as it happens")
     p.add_argument(
@@ -133,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         strict=args.strict,
         verbose=args.verbose,
         replay_dir=args.replay_dir,
+        connection_limit=args.connection_limit,
     )
     if args.replay:
         return replay_main(args.replay, opts)

@@ -25,6 +25,7 @@ class Options:
     strict: bool = False
     verbose: bool = False
     replay_dir: str | None = None
+    connection_limit: int | None = None  # the target's configured limit, if known
 
 
 @dataclass

@@ -25,6 +25,14 @@ EXEMPT: dict[str, str] = {
     "a test could wait for in bounded time",
     "PEX-8": "the bound on remembered addresses is internal bookkeeping with no wire symptom",
     "SEC-1": "where a downloader writes on its own disk is not visible to peers (node tests)",
+    "HS-19": "a node that does not know the share yet is a downloader started from a bare "
+    "address; its accept queue holds early connections, which a peer cannot tell from a slow "
+    "accept (HS-17 and HS-11 are what a peer sees: serve/no-violations, handshake cases)",
+    "STATE-7": "a permission for the responder and a rule for the requester's own expectations; "
+    "neither sending nor omitting the owed replies is a wire fault",
+    "MSG-21": "a late reply needs a request older than the requester's own REQUEST_TIMEOUT "
+    "(30 s default), longer than a suite run; the core vector late-piece-after-requester-gave-up "
+    "and the reference's tests cover it",
     "STORE-1": "free space and clean-up are on the downloader's own disk (CLI storage tests)",
     "STORE-2": "how a node opens its own files is not visible to peers (CLI storage tests)",
     "STORE-4": "resume records live on the node's own disk (CLI kill -9 tests)",

@@ -44,6 +44,7 @@ class Session:
     peer_id: bytes
     their_handshake: Handshake
     unchoked: bool = False
+    unchoked_at: int = 0
     their_bits: bytes = b""
     notes: list[str] = field(default_factory=list)
 
@@ -62,12 +63,25 @@ class Session:
                 f"target did not unchoke us within {self.wire.timeout:g}s after interested"
             ) from exc
         self.unchoked = True
+        self.unchoked_at = len(self.wire.received)
+
+    def choked_since_unchoke(self) -> bool:
+        """True if a choke arrived after the unchoke we waited for (rejects are then legal)."""
+        return any(f.name == "choke" for f in self.wire.received[self.unchoked_at :])
 
     def fetch_block(self, index: int, offset: int, length: int) -> bytes:
         """Request one block and return its data; a reject makes the case unsupported."""
         self.wire.write(craft.request(index, offset, length))
         reply = self.expect_reply(index, offset, length)
         if reply.name == "reject":
+            if not self.unchoked or self.choked_since_unchoke():
+                raise Unsupported(f"target rejected request ({index}, {offset}, {length})")
+            if index in self.ctx.target.bitfield:
+                raise Fail(
+                    "an announced piece was rejected while the target was unchoking us",
+                    expected=f"the data of ({index}, {offset}, {length}) [MSG-20]",
+                    actual=reply.describe(),
+                )
             raise Unsupported(f"target rejected request ({index}, {offset}, {length})")
         data = piece_data(reply)
         if len(data) != length:

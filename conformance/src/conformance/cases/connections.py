@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from p2pshare_core import constants as C
 
@@ -14,6 +15,7 @@ from conformance.expect import ExpectClose, ExpectMessage, ExpectOpen
 from conformance.outcomes import Fail, Unsupported
 from conformance.registry import case
 from conformance.session import open_session, our_handshake
+from conformance.wire import Wire
 
 SECTION = "connections"
 
@@ -86,29 +88,73 @@ def _answer_dial(ctx: CaseContext, sock: socket.socket, peer_id: bytes) -> None:
         buf += chunk
 
 
-@case("connection-limit", section=SECTION, requirements=("DUP-7", "SEC-2"), kind="hostile")
-def connection_limit(ctx: CaseContext) -> None:
-    """Above its connection limit the target refuses with TOO_MANY_CONNECTIONS and closes."""
-    accepted = 0
-    for _ in range(C.MAX_CONNECTIONS + 5):
-        wire = ctx.connect()
-        frame = wire.expect(ExpectMessage(("handshake", "error"), skip=("keepalive",)))
+def _open_or_refused(ctx: CaseContext) -> tuple[Wire, bool]:
+    """Connect and complete our side; True if the target served it, False if it refused."""
+    wire = ctx.connect()
+    frame = wire.expect(ExpectMessage(("handshake", "error"), skip=("keepalive",)))
+    assert frame is not None
+    if frame.name == "handshake":
+        wire.write(
+            our_handshake(ctx, peer_id=ctx.peer_id())
+            + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
+        )
+        frame = wire.expect(ExpectMessage(("bitfield", "error"), skip=("keepalive",)))
         assert frame is not None
-        if frame.name == "handshake":
-            wire.write(
-                our_handshake(ctx, peer_id=ctx.peer_id())
-                + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
+    if frame.name != "error":
+        return wire, True
+    if frame.fields.get("code") != E.TOO_MANY_CONNECTIONS:
+        raise Fail(
+            "wrong refusal", expected="TOO_MANY_CONNECTIONS [DUP-7]", actual=frame.describe()
+        )
+    wire.expect(ExpectClose(None, error_required=False))
+    return wire, False
+
+
+@case("connection-limit", section=SECTION, requirements=("DUP-7", "DUP-8", "SEC-2"), kind="hostile")
+def connection_limit(ctx: CaseContext) -> None:
+    """Above its connection limit the target refuses with TOO_MANY_CONNECTIONS and closes; once
+    the open connections are closed, a redial with backoff is served again (DUP-8).
+
+    Any limit is legal (MAX_CONNECTIONS is a default): the case learns it. Without
+    --connection-limit a target that accepts MAX_CONNECTIONS + 5 is unsupported (its limit may
+    be higher); with it, accepting more than the given limit fails."""
+    known = ctx.opts.connection_limit
+    ceiling = (known if known is not None else C.MAX_CONNECTIONS) + 5
+    opened: list[Wire] = []
+    refused = False
+    for _ in range(ceiling):
+        wire, served = _open_or_refused(ctx)
+        if not served:
+            refused = True
+            break
+        opened.append(wire)
+    if not refused:
+        if known is not None:
+            raise Fail(
+                "no connection limit",
+                expected=f"TOO_MANY_CONNECTIONS above {known} connections [DUP-7]",
+                actual=f"{len(opened)} connections served",
             )
-            frame = wire.expect(ExpectMessage(("bitfield", "error"), skip=("keepalive",)))
-            assert frame is not None
-        if frame.name == "error":
-            if frame.fields.get("code") != E.TOO_MANY_CONNECTIONS:
-                raise Fail(
-                    "wrong refusal",
-                    expected="TOO_MANY_CONNECTIONS [DUP-7]",
-                    actual=frame.describe(),
-                )
-            wire.expect(ExpectClose(None, error_required=False))
+        raise Unsupported(f"the target accepted {len(opened)} connections (its limit is higher)")
+    if known is not None and len(opened) < known:
+        raise Fail(
+            "refused below its configured limit",
+            expected=f"{known} connections served [DUP-7]",
+            actual=f"refused the connection after {len(opened)}",
+        )
+    for wire in opened:
+        wire.close()
+    deadline = time.monotonic() + max(5.0, 2 * ctx.opts.timeout)
+    delay = 0.05
+    while True:
+        _, served = _open_or_refused(ctx)
+        if served:
             return
-        accepted += 1
-    raise Unsupported(f"the target accepted {accepted} connections (its limit is higher)")
+        if time.monotonic() + delay > deadline:
+            raise Fail(
+                "closed connections still count against the limit",
+                expected="a redial served once the others are closed [DUP-8]",
+                actual=f"still TOO_MANY_CONNECTIONS after {len(opened)} closes",
+            )
+        time.sleep(delay)  # backoff between redials, as ERR-10 asks of a refused peer
+        delay *= 2

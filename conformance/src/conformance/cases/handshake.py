@@ -85,7 +85,8 @@ def same_peer_id(ctx: CaseContext) -> None:
 def _bad_handshake(ctx: CaseContext, *codes: E, **over: Any) -> None:
     wire = ctx.connect()
     read_handshake(wire)
-    wire.write(our_handshake(ctx, peer_id=ctx.peer_id(), **over))
+    fields: dict[str, Any] = {"peer_id": ctx.peer_id(), **over}
+    wire.write(our_handshake(ctx, **fields))
     expect_error_close(wire, *codes)
 
 
@@ -135,17 +136,25 @@ def name_not_utf8(ctx: CaseContext) -> None:
     _bad_handshake(ctx, E.BAD_HANDSHAKE, name=b"\xff\xfe.bin")
 
 
-@case("impossible-geometry", section=SECTION, requirements=("HS-9",), kind="hostile")
+@case("impossible-geometry", section=SECTION, requirements=("HS-9", "ERR-11"), kind="hostile")
 def impossible_geometry(ctx: CaseContext) -> None:
-    """A piece size that is not a power of two: BAD_HANDSHAKE (SHARE_MISMATCH tolerated: the
-    spec does not order the geometry and summary checks)."""
-    _bad_handshake(ctx, E.BAD_HANDSHAKE, E.SHARE_MISMATCH, piece_size=20_000)
+    """A piece size that is not a power of two, then a file over MAX_FILE_SIZE: BAD_HANDSHAKE,
+    not SHARE_MISMATCH (ERR-11 puts HS-9 before the summary check HS-15)."""
+    _bad_handshake(ctx, E.BAD_HANDSHAKE, piece_size=20_000)
+    _bad_handshake(ctx, E.BAD_HANDSHAKE, file_size=C.MAX_FILE_SIZE + 1)
 
 
-@case("unsafe-name", section=SECTION, requirements=("HS-10", "NAME-1"), kind="hostile")
+@case("unsafe-name", section=SECTION, requirements=("HS-10", "NAME-1", "ERR-11"), kind="hostile")
 def unsafe_name(ctx: CaseContext) -> None:
-    """A handshake naming "../evil": BAD_METAINFO (SHARE_MISMATCH tolerated, see above)."""
-    _bad_handshake(ctx, E.BAD_METAINFO, E.SHARE_MISMATCH, name="../evil")
+    """A handshake naming "../evil": BAD_METAINFO, not SHARE_MISMATCH (ERR-11: HS-10 first)."""
+    _bad_handshake(ctx, E.BAD_METAINFO, name="../evil")
+
+
+@case("unsafe-name-windows", section=SECTION, requirements=("HS-10", "NAME-1"), kind="hostile")
+def unsafe_name_windows(ctx: CaseContext) -> None:
+    """Names unsafe since 1.1: a C1 control, a leading U+FEFF, COM\u00b9, "NUL .txt"."""
+    for name in ("a\x85b.bin", "\ufeffx.bin", "COM\u00b9", "NUL .txt"):
+        _bad_handshake(ctx, E.BAD_METAINFO, name=name)
 
 
 @case("share-mismatch", section=SECTION, requirements=("HS-14", "ERR-3"), kind="hostile")
@@ -160,6 +169,20 @@ def summary_mismatch(ctx: CaseContext) -> None:
     """The right share ID with another file size, then another file_sha1: SHARE_MISMATCH."""
     _bad_handshake(ctx, E.SHARE_MISMATCH, file_size=ctx.target.summary.file_size + 1)
     _bad_handshake(ctx, E.SHARE_MISMATCH, file_sha1=bytes(20))
+    other = "other-" + ctx.target.summary.name if len(ctx.target.summary.name) < 240 else "x.bin"
+    _bad_handshake(ctx, E.SHARE_MISMATCH, name=other)
+    size = ctx.target.summary.piece_size
+    _bad_handshake(
+        ctx, E.SHARE_MISMATCH, piece_size=size * 2 if size < C.MAX_PIECE_SIZE else size // 2
+    )
+
+
+@case("self-with-wrong-share", section=SECTION, requirements=("ERR-11", "HS-14"), kind="hostile")
+def self_with_wrong_share(ctx: CaseContext) -> None:
+    """The target's own peer ID *and* another share ID: SHARE_MISMATCH (ERR-11 orders the
+    share checks before the self-connection check DUP-3)."""
+    other = bytes(b ^ 0xFF for b in ctx.target.share_id)
+    _bad_handshake(ctx, E.SHARE_MISMATCH, share_id=other, peer_id=ctx.target.peer_id)
 
 
 @case("flags-ignored", section=SECTION, requirements=("HS-5",))

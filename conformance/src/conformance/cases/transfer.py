@@ -17,7 +17,11 @@ from conformance.session import check_piece_hash, open_session, our_handshake, v
 SECTION = "transfer"
 
 
-@case("piece-matches-hash", section=SECTION, requirements=("MSG-11", "META-4", "MSG-4", "BF-4"))
+@case(
+    "piece-matches-hash",
+    section=SECTION,
+    requirements=("MSG-11", "META-4", "MSG-4", "BF-4", "MSG-20"),
+)
 def piece_matches_hash(ctx: CaseContext) -> None:
     """Whole pieces (first and last held) fetched in blocks match their SHA-256 hash."""
     first = verifiable_piece(ctx)
@@ -227,9 +231,9 @@ def cancel_out_of_range(ctx: CaseContext) -> None:
     _range_error(ctx, craft.cancel(ctx.target.piece_count, 0, 1))
 
 
-@case("reject-out-of-range", section=SECTION, requirements=("MSG-3",), kind="hostile")
+@case("reject-out-of-range", section=SECTION, requirements=("MSG-3", "ERR-11"), kind="hostile")
 def reject_out_of_range(ctx: CaseContext) -> None:
-    """A reject for piece n: OUT_OF_RANGE."""
+    """A reject for piece n, also unsolicited: OUT_OF_RANGE, which ERR-11 puts first."""
     _range_error(ctx, craft.reject(ctx.target.piece_count, 0, 1))
 
 
@@ -239,9 +243,9 @@ def have_out_of_range(ctx: CaseContext) -> None:
     _range_error(ctx, craft.have(ctx.target.piece_count))
 
 
-@case("piece-out-of-range", section=SECTION, requirements=("MSG-9",), kind="hostile")
+@case("piece-out-of-range", section=SECTION, requirements=("MSG-9", "ERR-11"), kind="hostile")
 def piece_out_of_range(ctx: CaseContext) -> None:
-    """A piece message for piece n: OUT_OF_RANGE."""
+    """A piece message for piece n, also unsolicited: OUT_OF_RANGE, which ERR-11 puts first."""
     _range_error(ctx, craft.piece(ctx.target.piece_count, 0, b"\x00" * 4))
 
 

@@ -44,9 +44,17 @@ def link_share_checked(obs: Observation) -> None:
             raise Timeout("connection left open", expected="close [LINK-6]", actual="open")
 
 
-@case("completes", section=SECTION, requirements=("MSG-2", "META-14", "META-4"), kind="serve")
+@case(
+    "completes",
+    section=SECTION,
+    requirements=("MSG-2", "META-14", "META-4", "MSG-18"),
+    kind="serve",
+)
 def completes(obs: Observation) -> None:
-    """The downloader fetches and verifies the metainfo, then announces every piece (have)."""
+    """The downloader fetches and verifies the metainfo, then announces every piece (have).
+
+    The fake seeds unchoke only on interested, so a downloader that waits for an unchoke
+    before sending interested (MSG-18) never completes."""
     _swarm_only(obs)
     if obs.completed_at is None:
         have = len({i for c in obs.by_role("entry") for _, i in c.haves})
