@@ -228,3 +228,19 @@ async def test_truncated_then_restored_file_is_rechecked(swarm: Swarm, tmp_path:
     source.write_bytes(original)
     second = await _file_changed(seeder, 2)
     assert second["bad"] == 0 and "serving it again" in second["message"]
+
+
+async def test_read_only_folder_is_a_clear_error(
+    swarm: Swarm, tmp_path: Path, small_disk: Path
+) -> None:
+    """A folder on a read-only filesystem (even for root): exit 6 before anything is fetched."""
+    source = tmp_path / "data.bin"
+    random_file(source, 100_000)
+    _, link = await swarm.seed("seeder", source)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    leecher = await swarm.spawn(
+        "leecher", "get", link, "-o", str(small_disk), "--give-up", "10", started=False
+    )
+    assert await leecher.wait_exit(EVENT_TIMEOUT) == ExitCode.FILESYSTEM
+    failed = leecher.first("error")
+    assert failed is not None and "not writable" in failed["message"]
