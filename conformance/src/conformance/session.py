@@ -123,6 +123,7 @@ def open_session(
     peer_id: bytes | None = None,
     bits: bytes | None = None,
     wire: Wire | None = None,
+    listen_port: int = 0,
 ) -> Session:
     """Connect, read the target's handshake, send ours and our (empty) bitfield."""
     wire = wire or ctx.connect()
@@ -131,7 +132,7 @@ def open_session(
     pid = peer_id if peer_id is not None else ctx.peer_id()
     count = ctx.target.piece_count
     wire.write(
-        our_handshake(ctx, peer_id=pid)
+        our_handshake(ctx, peer_id=pid, listen_port=listen_port)
         + craft.bitfield(bits if bits is not None else craft.empty_bitfield(count))
     )
     bf = wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))

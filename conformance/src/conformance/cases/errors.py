@@ -18,7 +18,9 @@ SECTION = "errors"
 def _no_reply_then_close(ctx: CaseContext, error_frame: bytes) -> None:
     s = open_session(ctx)
     index, offset, length = probe_block(ctx)
-    s.write(error_frame + craft.request(index, offset, length))
+    # The have for piece n would be refused at once (OUT_OF_RANGE) by a target that kept
+    # reading; unlike a request's reply, that error does not wait for the disk.
+    s.write(error_frame + craft.request(index, offset, length) + craft.have(ctx.target.piece_count))
     before = len(s.wire.received)
     s.wire.expect(ExpectClose(None, error_required=False))
     after = s.wire.received[before:]
@@ -30,6 +32,12 @@ def _no_reply_then_close(ctx: CaseContext, error_frame: bytes) -> None:
             actual=answered[0].describe(),
         )
     errors = [f for f in after if f.name == "error"]
+    if errors and errors[0].fields.get("code") == E.OUT_OF_RANGE:
+        raise Fail(
+            "the target processed bytes after the peer's error",
+            expected="no reaction to a have for piece n sent after an error [STATE-4]",
+            actual=errors[0].describe(),
+        )
     if errors:
         raise Fail(
             "the target answered an error with an error",
@@ -85,7 +93,11 @@ def violation_stops_processing(ctx: CaseContext) -> None:
     frame gets no reply, only the error and the close."""
     s = open_session(ctx)
     index, offset, length = probe_block(ctx)
-    s.write(craft.frame(craft.HAVE, b"\x00") + craft.request(index, offset, length))
+    s.write(
+        craft.frame(craft.HAVE, b"\x00")
+        + craft.request(index, offset, length)
+        + craft.have(ctx.target.piece_count)  # would be a second, immediate error
+    )
     before = len(s.wire.received)
     expect_error_close(s.wire, E.MALFORMED)
     answered = [f for f in s.wire.received[before:] if f.name in ("piece", "reject")]

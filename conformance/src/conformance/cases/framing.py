@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from p2pshare_core import constants as C
 
 from conformance import craft
@@ -163,14 +165,34 @@ def payload_on_empty_message(ctx: CaseContext) -> None:
     expect_error_close(s.wire, E.MALFORMED)
 
 
-@case("truncated-frame-eof", section=SECTION, requirements=("FRAME-8",), kind="hostile")
-def truncated_frame_eof(ctx: CaseContext) -> None:
-    """End of stream in the middle of a frame: the target fails the connection (TRUNCATED)."""
-    s = open_session(ctx)
+@case("trailing-bytes", section=SECTION, requirements=("FRAME-7",), kind="hostile")
+def trailing_bytes(ctx: CaseContext) -> None:
+    """Fixed-size messages with one byte too many (have, request, cancel, metainfo_request,
+    unchoke): MALFORMED, each on its own connection."""
     index, offset, length = probe_block(ctx)
-    s.write(craft.request(index, offset, length)[:7])
-    s.wire.shutdown_write()
-    expect_error_close(s.wire, E.TRUNCATED, error_required=False)
+    for message in (
+        craft.frame(craft.HAVE, struct.pack(">IB", index, 0)),
+        craft.frame(craft.REQUEST, struct.pack(">IIIB", index, offset, length, 0)),
+        craft.frame(craft.CANCEL, struct.pack(">IIIB", index, offset, length, 0)),
+        craft.frame(craft.METAINFO_REQUEST, struct.pack(">IB", 0, 0)),
+        craft.frame(craft.UNCHOKE, b"\x00"),
+    ):
+        s = open_session(ctx)
+        s.write(message)
+        expect_error_close(s.wire, E.MALFORMED)
+
+
+@case("truncated-frame-eof", section=SECTION, requirements=("FRAME-8", "ERR-3"), kind="hostile")
+def truncated_frame_eof(ctx: CaseContext) -> None:
+    """End of stream inside a frame's body, then inside a length prefix: the target fails the
+    connection with TRUNCATED. We close only our sending direction, so the error can still
+    reach us and is required."""
+    index, offset, length = probe_block(ctx)
+    for cut in (7, 2):
+        s = open_session(ctx)
+        s.write(craft.request(index, offset, length)[:cut])
+        s.wire.shutdown_write()
+        expect_error_close(s.wire, E.TRUNCATED)
 
 
 @case("eof-at-boundary-closes", section=SECTION, requirements=("FRAME-8", "STATE-5"))

@@ -22,9 +22,10 @@ SECTION = "handshake"
 
 @case("acceptor-sends-first", section=SECTION, requirements=("HS-11", "HS-1"))
 def acceptor_sends_first(ctx: CaseContext) -> None:
-    """On accept, the target sends its handshake at once, without waiting for ours."""
+    """On accept, the target sends its handshake at once, without waiting for ours; it is the
+    very first frame (not even a keepalive before it)."""
     wire = ctx.connect()
-    read_handshake(wire)
+    wire.expect(ExpectMessage(("handshake",), skip=()))
 
 
 @case(
@@ -35,7 +36,7 @@ def acceptor_sends_first(ctx: CaseContext) -> None:
 def fields_valid(ctx: CaseContext) -> None:
     """The target's handshake: magic, version 1, flags 0, its port, sane geometry, safe name."""
     wire = ctx.connect()
-    frame = wire.expect(ExpectMessage(("handshake",), skip=("keepalive",)))
+    frame = wire.expect(ExpectMessage(("handshake",), skip=()))
     assert frame is not None and isinstance(frame.event, Handshake)
     hs = frame.event
     if frame.raw[5:9] != C.PROTOCOL_MAGIC:

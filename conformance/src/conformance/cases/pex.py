@@ -41,21 +41,26 @@ class Listener:
         self.sock.close()
 
 
-@case("lists-connected-peers", section=SECTION, requirements=("PEX-4", "PEX-1", "PEX-5"))
+@case(
+    "lists-connected-peers",
+    section=SECTION,
+    requirements=("PEX-4", "PEX-1", "PEX-5", "PEX-10"),
+)
 def lists_connected_peers(ctx: CaseContext) -> None:
-    """A newcomer's peers message lists a connected, listening peer, never the newcomer."""
-    listener = Listener()
+    """A newcomer's peers message lists a connected, listening peer; never the newcomer (which
+    listens too, so only the recipient rule can keep it out), never an address the target only
+    heard of by PEX and is not connected to."""
+    a_listener, b_listener, x_listener = Listener(), Listener(), Listener()
     try:
-        # A listens (the target will not dial it: A's ID is higher), B is the newcomer.
+        # A listens (the target will not dial it: A's ID is higher) and tells the target of X,
+        # a peer the target must not dial (higher ID) and so is never connected to.
         a_id = ctx.peer_id(above=ctx.target.peer_id)
-        a_wire = ctx.connect()
-        a_wire.expect(ExpectMessage(("handshake",), skip=("keepalive",)))
-        a_wire.write(
-            our_handshake(ctx, peer_id=a_id, listen_port=listener.port)
-            + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
-        )
-        a_wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))
-        b = open_session(ctx)
+        x_id = ctx.peer_id(above=ctx.target.peer_id)
+        a = open_session(ctx, peer_id=a_id, listen_port=a_listener.port)
+        a.write(craft.peers([craft.peer_entry(x_id, "127.0.0.1", x_listener.port)]))
+        sentinel(a)  # the peers message was processed before the reply to this request
+        b_id = ctx.peer_id(above=ctx.target.peer_id)
+        b = open_session(ctx, peer_id=b_id, listen_port=b_listener.port)
         others = tuple(n for n in HARMLESS if n != "peers")
         try:
             frame = b.wire.expect(ExpectMessage(("peers",), skip=others))
@@ -63,16 +68,23 @@ def lists_connected_peers(ctx: CaseContext) -> None:
             raise Unsupported("target sent no peers message to a newcomer") from exc
         assert frame is not None
         entries = list(frame.fields.get("entries", []))
+        ids = {str(e["peer_id"]) for e in entries}
         if len(entries) > C.MAX_PEX_ENTRIES:
             raise Fail(
                 "too many entries",
                 expected=f"<= {C.MAX_PEX_ENTRIES} [PEX-1]",
                 actual=str(len(entries)),
             )
-        if any(str(e["peer_id"]) == b.peer_id.hex() for e in entries):
+        if b_id.hex() in ids:
             raise Fail(
                 "recipient listed",
                 expected="never the recipient itself [PEX-4]",
+                actual=frame.describe(),
+            )
+        if x_id.hex() in ids:
+            raise Fail(
+                "listed a peer it only heard of by PEX and is not connected to",
+                expected="only peers the target is connected to [PEX-4, PEX-10]",
                 actual=frame.describe(),
             )
         if any(int(e["port"]) == 0 for e in entries):
@@ -82,15 +94,16 @@ def lists_connected_peers(ctx: CaseContext) -> None:
                 actual=frame.describe(),
             )
         if not any(
-            str(e["peer_id"]) == a_id.hex() and int(e["port"]) == listener.port for e in entries
+            str(e["peer_id"]) == a_id.hex() and int(e["port"]) == a_listener.port for e in entries
         ):
             raise Fail(
                 "connected listening peer missing",
-                expected=f"entry {a_id.hex()[:12]}.. port {listener.port} [PEX-4]",
+                expected=f"entry {a_id.hex()[:12]}.. port {a_listener.port} [PEX-4]",
                 actual=frame.describe(),
             )
     finally:
-        listener.close()
+        for listener in (a_listener, b_listener, x_listener):
+            listener.close()
 
 
 @case("no-dial-higher-id", section=SECTION, requirements=("DUP-1", "PEX-10", "TERM-3"))

@@ -10,9 +10,15 @@ from conformance import craft
 from conformance.cases._util import E, expect_error_close, probe_block, read_handshake, sentinel
 from conformance.context import CaseContext
 from conformance.expect import ExpectMessage
-from conformance.outcomes import Fail, Unsupported
+from conformance.outcomes import Fail, Timeout, Unsupported
 from conformance.registry import case
-from conformance.session import check_piece_hash, open_session, our_handshake, verifiable_piece
+from conformance.session import (
+    NOT_CHOKE,
+    check_piece_hash,
+    open_session,
+    our_handshake,
+    verifiable_piece,
+)
 
 SECTION = "transfer"
 
@@ -109,6 +115,22 @@ def starts_choked(ctx: CaseContext) -> None:
             expected="reject, or unchoke before the piece [MSG-14, MSG-7]",
             actual=" ".join(names),
         )
+
+
+@case("unchoke-after-interested", section=SECTION, requirements=("MSG-19",), level="SHOULD")
+def unchoke_after_interested(ctx: CaseContext) -> None:
+    """With its upload slots free, the target unchokes us in reaction to interested (or had
+    already unchoked us), without waiting for a re-choke."""
+    s = open_session(ctx)
+    s.write(craft.interested())
+    try:
+        s.wire.expect(ExpectMessage(("unchoke",), skip=(*NOT_CHOKE, "choke")))
+    except Timeout as exc:
+        raise Timeout(
+            "no unchoke after interested",
+            expected=f"unchoke within {s.wire.timeout:g}s, before a re-choke [MSG-19]",
+            actual=exc.actual,
+        ) from exc
 
 
 @case("unadvertised-piece-rejected", section=SECTION, requirements=("MSG-7", "BF-5"))
@@ -211,6 +233,45 @@ def request_offset_out_of_range(ctx: CaseContext) -> None:
     last = ctx.target.piece_count - 1
     plen = ctx.target.summary.piece_length(last)
     _range_error(ctx, craft.request(last, plen - 1, 2))
+
+
+def _earlier_piece(ctx: CaseContext) -> tuple[int, int]:
+    """A piece before the last one and its length: its end is inside the file, so only the
+    per-piece range check catches a block crossing it."""
+    if ctx.target.piece_count < 2:
+        raise Unsupported("the share has one piece: no piece end inside the file")
+    return 0, ctx.target.summary.piece_length(0)
+
+
+@case("request-crosses-piece-end", section=SECTION, requirements=("MSG-3",), kind="hostile")
+def request_crosses_piece_end(ctx: CaseContext) -> None:
+    """A request for the last byte of piece 0 and the first of piece 1: OUT_OF_RANGE."""
+    index, plen = _earlier_piece(ctx)
+    _range_error(ctx, craft.request(index, plen - 1, 2))
+
+
+@case(
+    "reject-crosses-piece-end",
+    section=SECTION,
+    requirements=("MSG-3", "ERR-11"),
+    kind="hostile",
+)
+def reject_crosses_piece_end(ctx: CaseContext) -> None:
+    """A reject crossing the end of piece 0 (also unsolicited): OUT_OF_RANGE first (ERR-11)."""
+    index, plen = _earlier_piece(ctx)
+    _range_error(ctx, craft.reject(index, plen - 1, 2))
+
+
+@case(
+    "piece-crosses-piece-end",
+    section=SECTION,
+    requirements=("MSG-9", "ERR-11"),
+    kind="hostile",
+)
+def piece_crosses_piece_end(ctx: CaseContext) -> None:
+    """Piece data crossing the end of piece 0 (also unsolicited): OUT_OF_RANGE (ERR-11)."""
+    index, plen = _earlier_piece(ctx)
+    _range_error(ctx, craft.piece(index, plen - 1, b"\x00\x00"))
 
 
 @case("request-zero-length", section=SECTION, requirements=("MSG-3",), kind="hostile")
