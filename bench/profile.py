@@ -144,7 +144,8 @@ def main() -> int:
         generate(src, args.size)
         port = free_port()
         seed_raw, leech_raw = OUT / "profile-seeder.txt", OUT / "profile-leecher.txt"
-        share = [exe, "share", str(src), "--port", str(port), "--piece-size", str(args.piece_size)]
+        share = [exe, "share", str(src), "--port", str(port), "--host", "127.0.0.1"]
+        share += ["--piece-size", str(args.piece_size)]
         seed = record(seed_raw, args.rate, [*share, "--json"], tmp / "seed.log", extra)
         link = wait_link(tmp / "seed.log", time.monotonic() + args.deadline)
         if not link:
@@ -152,6 +153,7 @@ def main() -> int:
         (tmp / "dl").mkdir()
         t0 = time.monotonic()
         get = [exe, "get", link, "-o", str(tmp / "dl"), "--exit-when-done", "--json"]
+        get += ["--host", "127.0.0.1"]
         leech = record(leech_raw, args.rate, get, tmp / "leech.log", extra)
         leech.wait(timeout=args.deadline)
         took = time.monotonic() - t0

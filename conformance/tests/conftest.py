@@ -29,7 +29,7 @@ class NodeProcess:
 
     def __init__(self, path: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [str(P2PSHARE), "share", str(path), "--port", "0", *extra],
+            [str(P2PSHARE), "share", str(path), "--port", "0", "--host", "127.0.0.1", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

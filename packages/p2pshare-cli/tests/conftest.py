@@ -68,7 +68,10 @@ class Swarm:
         self.procs: list[PeerProcess] = []
 
     async def spawn(self, name: str, *args: str, started: bool = True) -> PeerProcess:
-        proc = PeerProcess(name, [*args, "--json"], notify=self.notify)
+        # Tests stay on loopback: without --host a node listens everywhere and its link names
+        # this machine's network address.
+        host = () if "--host" in args else ("--host", "127.0.0.1")
+        proc = PeerProcess(name, [*args, "--json", *host], notify=self.notify)
         self.procs.append(proc)
         await proc.start()
         if started:

@@ -105,7 +105,7 @@ def test_disk_full_is_a_clear_error(tmp_path: Path, source: tuple[Path, str]) ->
 
     path, _ = source
     seeder = subprocess.Popen(
-        [sys.executable, "-m", "p2pshare_cli", "share", str(path), "--json"],
+        [sys.executable, "-m", "p2pshare_cli", "share", str(path), "--json", "--host", "127.0.0.1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

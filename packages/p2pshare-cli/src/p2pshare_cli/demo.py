@@ -88,7 +88,7 @@ async def _demo(
     console.print(f"Creating a random {format_iec(size)} file in {workdir} ...", soft_wrap=True)
     expected_sha1 = await asyncio.to_thread(make_random_file, source, size)
 
-    share_args = ["share", str(source), "--json"]
+    share_args = ["share", str(source), "--json", "--host", "127.0.0.1"]  # all on this machine
     if piece_size:
         share_args += ["--piece-size", str(piece_size)]
     if seed_rate:
@@ -113,7 +113,9 @@ async def _demo(
         for k in range(1, leechers + 1):
             out = workdir / f"peer{k}"
             out.mkdir(exist_ok=True)
-            peer = PeerProcess(f"peer{k}", ["get", previous, "-o", str(out), "--json"])
+            peer = PeerProcess(
+                f"peer{k}", ["get", previous, "-o", str(out), "--json", "--host", "127.0.0.1"]
+            )
             procs.append(peer)
             await peer.start()
             view.add(peer, size)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-from p2pshare_core.link import parse_link
+from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.errors import NodeError
@@ -47,6 +47,24 @@ def _addresses(
     return tuple(result)
 
 
+def _advertise(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, int | None] | None:
+    """Option callback: HOST or HOST:PORT (IPv6 in brackets) to put in links."""
+    if value is None:
+        return None
+    try:
+        link = parse_link(value)
+        return link.host, link.port
+    except ValueError:
+        pass
+    host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        return ShareLink(host, 1).host, None
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
+
+
 FAULTS = click.Choice([f.value for f in Fault])
 
 
@@ -82,11 +100,17 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
         "--json", "json_output", is_flag=True, help="Print one JSON event per line on stdout."
     )(func)
     func = click.option(
+        "--advertise",
+        callback=_advertise,
+        default=None,
+        metavar="HOST[:PORT]",
+        help="Address to print in links, when the one found is not the one others reach "
+        "(port forwarding, NAT, several networks).",
+    )(func)
+    func = click.option(
         "--host",
-        default="127.0.0.1",
-        show_default=True,
-        help="Address to listen on and to advertise in links; use your LAN address to "
-        "share beyond this machine.",
+        default=None,
+        help="Listen on this address only (default: every interface, IPv4 and IPv6).",
     )(func)
     func = click.option(
         "--port",
@@ -112,7 +136,8 @@ def share(
     path: Path,
     piece_size: int | None,
     port: int,
-    host: str,
+    host: str | None,
+    advertise: tuple[str, int | None] | None,
     json_output: bool,
     max_upload_rate: int | None,
     faults: tuple[str, ...],
@@ -126,6 +151,8 @@ def share(
         share_path=path,
         listen_host=host,
         listen_port=port,
+        advertise_host=advertise[0] if advertise else None,
+        advertise_port=advertise[1] if advertise else None,
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
         faults=frozenset(Fault(f) for f in faults),
@@ -174,7 +201,8 @@ def get(
     force: bool,
     give_up: float,
     port: int,
-    host: str,
+    host: str | None,
+    advertise: tuple[str, int | None] | None,
     json_output: bool,
     max_upload_rate: int | None,
     faults: tuple[str, ...],
@@ -196,6 +224,8 @@ def get(
         bootstrap=bootstrap,
         listen_host=host,
         listen_port=port,
+        advertise_host=advertise[0] if advertise else None,
+        advertise_port=advertise[1] if advertise else None,
         force=force,
         give_up_after=give_up or None,
         max_upload_rate=max_upload_rate or None,
@@ -303,11 +333,13 @@ def _announce(node: Node, reporter: Reporter) -> None:
     link = node.share_link
     if meta is None or link is None:
         return
+    note = node.advertised.note
     reporter.info(
         f"Sharing {meta.name} ({format_bytes(meta.file_size)}, {meta.piece_count} pieces of "
         f"{format_iec(meta.piece_size)})\n"
         f"Link: {link}\n"
-        f"To download it elsewhere, run:\n"
+        + (f"Note: {note}\n" if note else "")
+        + f"To download it elsewhere, run:\n"
         f"  p2pshare get {shlex.quote(link)}\n"
         f"Serving until Ctrl-C."
     )

@@ -16,9 +16,10 @@ class NodeConfig:
     output_dir: Path = Path(".")  # downloading: where the file lands
     share_id: bytes | None = None  # downloading: from the link (None: learn it from the peer)
     bootstrap: tuple[tuple[str, int], ...] = ()  # peers to dial first
-    listen_host: str = "127.0.0.1"
+    listen_host: str | None = None  # None = every interface, IPv4 and IPv6 (listening.py)
     listen_port: int = 0  # 0 = any free port
-    advertise_host: str | None = None  # host put in the share link (default: listen_host)
+    advertise_host: str | None = None  # host put in the share link (default: advertise.py)
+    advertise_port: int | None = None  # port put in the share link (default: listen_port)
     piece_size: int | None = None  # seeding: requested piece size (power of two)
     force: bool = False  # overwrite an existing output file
     max_upload_rate: int | None = None  # bytes/s, None = unlimited

@@ -42,6 +42,7 @@ class Started(NodeEvent):
     listen_port: int
     role: str  # "seeder" or "leecher"
     link: str | None  # share link (None until the share id is known)
+    link_note: str | None = None  # set when the link works on this machine only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,7 @@ from p2pshare_core.rate import RateMeter
 from p2pshare_core.swarm import Swarm
 
 from p2pshare_node import events as ev
+from p2pshare_node.advertise import Advertised, reachable_host
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.dirlock import DownloadLock
 from p2pshare_node.diskworker import DiskWorker
@@ -38,6 +39,7 @@ from p2pshare_node.faults import Faults
 from p2pshare_node.filewatch import FileStamp, describe_change
 from p2pshare_node.giveup import GiveUpClock
 from p2pshare_node.journal import read_journal
+from p2pshare_node.listening import Listener as SocketListener
 from p2pshare_node.listening import open_listener
 from p2pshare_node.paths import journal_path
 from p2pshare_node.preparation import (
@@ -74,7 +76,8 @@ class Node:
         self._listeners: list[Listener] = []
         self._faults = Faults(config.faults)
         self._swarm: Swarm | None = None
-        self._server: asyncio.Server | None = None
+        self._server: SocketListener | None = None
+        self._advertised: Advertised | None = None
         self._serving = False
         self._conns: dict[int, PeerProtocol] = {}
         self._next_conn_id = 1
@@ -126,10 +129,15 @@ class Node:
         """p2pshare://HOST:PORT/SHAREID once the share id and port are known."""
         if self.share_id is None or not self.listen_port:
             return None
-        host = self.config.advertise_host or self.config.listen_host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        return str(ShareLink(host, self.listen_port, self.share_id))
+        host = self.advertised.host
+        return str(ShareLink(host, self.config.advertise_port or self.listen_port, self.share_id))
+
+    @property
+    def advertised(self) -> Advertised:
+        """The host this node's links name, and a note when only this machine can use it."""
+        if self._advertised is None:
+            self._advertised = reachable_host(self.config.listen_host, self.config.advertise_host)
+        return self._advertised
 
     @property
     def complete(self) -> bool:
@@ -162,7 +170,7 @@ class Node:
             self.config.listen_host,
             self.config.listen_port,
         )
-        self.listen_port = int(self._server.sockets[0].getsockname()[1])
+        self.listen_port = self._server.port
         config = SwarmConfig(max_upload_rate=self.config.max_upload_rate)
         self._swarm = Swarm(
             peer_id=self.peer_id,
@@ -183,6 +191,7 @@ class Node:
                 listen_port=self.listen_port,
                 role="seeder" if self.config.seeding else "leecher",
                 link=self.share_link,
+                link_note=self.advertised.note,
             )
         )
         if self.metainfo is not None:
