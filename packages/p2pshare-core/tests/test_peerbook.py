@@ -202,3 +202,19 @@ def test_pex_never_dials_unspecified_multicast_or_broadcast() -> None:
     ]
     assert book.add_pex(HIGH, entries, 0.0) == 2
     assert sorted(book.take_dials(0.0, 10, need=True)) == [("10.0.0.1", 1), ("::1", 1)]
+
+
+def test_build_pex_entries_keeps_loopback_to_loopback() -> None:
+    """[PEX-13] 127.0.0.1 means "the recipient itself" to another machine: never sent there."""
+    local = PeerEntry(peer_id=b"\x01" * 20, host="127.0.0.1", port=7000)
+    mapped = PeerEntry(peer_id=b"\x02" * 20, host="::ffff:127.0.0.2", port=7000)
+    six = PeerEntry(peer_id=b"\x03" * 20, host="::1", port=7000)
+    lan = PeerEntry(peer_id=b"\x04" * 20, host="192.0.2.9", port=7000)
+    everyone = [local, mapped, six, lan]
+    assert build_pex_entries(everyone, None, 50, "192.0.2.7") == (lan,)
+    assert build_pex_entries(everyone, None, 50, "2001:db8::7") == (lan,)
+    assert build_pex_entries(everyone, None, 50, "seeder.example") == (lan,)  # a dialed name
+    assert len(build_pex_entries(everyone, None, 50, "127.0.0.1")) == 4
+    assert len(build_pex_entries(everyone, None, 50, "::1")) == 4
+    assert len(build_pex_entries(everyone, None, 50, "")) == 4  # unknown: as before
+    assert len(build_pex_entries(everyone, None, 50, "::ffff:127.0.0.1")) == 4

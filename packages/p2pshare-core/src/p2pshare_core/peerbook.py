@@ -240,15 +240,33 @@ def _dialable(host: str) -> bool:
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or an IPv4-mapped loopback; "" (unknown) counts as loopback."""
+    if not host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 def build_pex_entries(
-    connected: Iterable[PeerEntry], recipient: bytes | None, limit: int
+    connected: Iterable[PeerEntry], recipient: bytes | None, limit: int, recipient_host: str = ""
 ) -> tuple[PeerEntry, ...]:
     """The peers message for `recipient`: connected peers with a listen port, never itself
-    [PEX-4], each peer once (even while a duplicate connection awaits its close)."""
+    [PEX-4], each peer once (even while a duplicate connection awaits its close), and no
+    loopback address unless the recipient is on loopback too [PEX-13]: to another machine
+    127.0.0.1 means itself."""
     out: list[PeerEntry] = []
     seen: set[bytes] = set()
+    local_recipient = _is_loopback(recipient_host)
     for entry in connected:
         if entry.port == 0 or entry.peer_id == recipient or entry.peer_id in seen:
+            continue
+        if not local_recipient and _is_loopback(entry.host):
             continue
         seen.add(entry.peer_id)
         out.append(entry)

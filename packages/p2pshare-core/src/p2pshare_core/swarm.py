@@ -866,7 +866,10 @@ class Swarm:
         peer.pex_version = self._pex_version
         connected = (p.pex_entry for p in self._peers.values() if p.ready and p.pex_entry)
         entries = build_pex_entries(
-            (e for e in connected if e is not None), peer.peer_id, self.config.max_pex_entries
+            (e for e in connected if e is not None),
+            peer.peer_id,
+            self.config.max_pex_entries,
+            peer.host,
         )
         if peer.pex.should_send(entries, now):
             self._send(peer, Peers(entries=entries), now)
