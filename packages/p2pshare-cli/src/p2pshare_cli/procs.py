@@ -17,6 +17,7 @@ from typing import Any
 
 Event = dict[str, Any]
 MAX_STDERR = 64 * 1024
+MAX_TEXT_LINES = 10_000
 
 
 class ProcessFailed(Exception):
@@ -32,12 +33,15 @@ class PeerProcess:
         args: Sequence[str],
         cwd: str | None = None,
         notify: asyncio.Event | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.notify = notify  # set on every event of this process (to watch several at once)
         self.args = list(args)
         self.cwd = cwd
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", HOST]: run it elsewhere
         self.events: list[Event] = []
+        self.text: list[str] = []  # stdout lines that are not JSON events (human output)
         self.stderr = ""
         self.proc: asyncio.subprocess.Process | None = None
         self._changed = asyncio.Event()
@@ -47,6 +51,7 @@ class PeerProcess:
     async def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = await asyncio.create_subprocess_exec(
+            *self.prefix,
             sys.executable,
             "-m",
             "p2pshare_cli",
@@ -67,6 +72,11 @@ class PeerProcess:
         async for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace").strip()
             if not line.startswith("{"):
+                if len(self.text) < MAX_TEXT_LINES:
+                    self.text.append(line)
+                    self._changed.set()
+                    if self.notify is not None:
+                        self.notify.set()
                 continue
             try:
                 event = json.loads(line)
