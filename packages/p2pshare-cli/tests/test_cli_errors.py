@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -146,3 +147,34 @@ def test_unwritable_directory(tmp_path: Path) -> None:
         )
     finally:
         locked.chmod(0o700)
+
+
+def test_peer_text_is_escaped_and_cut_before_it_reaches_the_terminal(tmp_path: Path) -> None:
+    """[SEC-4] A peer's error reason with an OSC title sequence, CR/LF and a forged
+    "Completed" line, 900 bytes long: shown escaped, on one line, cut short."""
+    import struct
+    import threading
+
+    reason = ("\x1b]0;pwned\x07\r\nCompleted: /etc/passwd verified " + "A" * 900).encode()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer() -> None:  # an error frame (0x0F) instead of a handshake, then close
+            server.settimeout(20)
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    payload = struct.pack(">H", 1) + reason
+                    conn.sendall(struct.pack(">IB", 1 + len(payload), 0x0F) + payload)
+                    conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        result = run_cli("get", f"127.0.0.1:{port}", "-o", str(tmp_path), "--give-up", "2")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "\\x1b]0;pwned\\x07\\x0d\\x0aCompleted" in out
+    error_lines = [line for line in out.splitlines() if "pwned" in line]
+    assert len(error_lines) == 1 and len(error_lines[0]) < 700

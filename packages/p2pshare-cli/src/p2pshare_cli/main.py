@@ -17,7 +17,8 @@ from p2pshare_node.faults import Fault
 from p2pshare_node.node import Node
 
 from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
-from p2pshare_cli.reporters import Reporter, make_reporter
+from p2pshare_cli.reporters import MAX_MESSAGE, Reporter, make_reporter
+from p2pshare_cli.safetext import printable
 from p2pshare_cli.units import format_bytes, format_iec, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -322,7 +323,7 @@ async def _serve(
     except NodeError as exc:
         reporter.fatal(exc)
         reporter.close()
-        click.echo(f"p2pshare: error: {exc.message}", err=True)
+        click.echo(f"p2pshare: error: {printable(exc.message, MAX_MESSAGE)}", err=True)
         return EXIT_FOR_KIND.get(exc.kind, ExitCode.INTERNAL)
     finally:
         await node.close()

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from p2pshare_node import events as ev
 from p2pshare_node.errors import NodeError
 
+from p2pshare_cli.safetext import printable, sanitized
 from p2pshare_cli.units import format_bytes, format_duration, format_rate
+
+MAX_MESSAGE = 500
+"""Characters of an error message shown at most (it may quote a peer's reason)."""
 
 if TYPE_CHECKING:  # rich is imported only when a live bar is shown: it slows every launch
     from rich.console import Console
@@ -213,7 +217,9 @@ class RichReporter:
             if not self._started:
                 self.progress.start()
                 self._started = True
-            name = event.name if len(event.name) <= 24 else event.name[:23] + "…"
+            from rich.markup import escape
+
+            name = escape(event.name if len(event.name) <= 24 else event.name[:23] + "…")
             self.task = self.progress.add_task(
                 name,
                 total=event.size,
@@ -242,15 +248,19 @@ class RichReporter:
             )
         elif isinstance(event, ev.PeerBanned):
             self.progress.console.print(
-                f"[yellow]Banned peer {event.peer_id[:12]} at {event.host} (bad data)"
+                f"[yellow]Banned peer {event.peer_id[:12]} at {event.host} (bad data)",
+                markup=True,
+                highlight=False,
             )
         elif isinstance(event, ev.FileChanged):
             from rich.markup import escape
 
             self.progress.console.print(f"[yellow]Warning[/]: {escape(event.message)}")
         elif isinstance(event, ev.Completed) and not self._seeding:
+            from rich.markup import escape
+
             self.progress.console.print(
-                f"[green]Completed[/]: {event.path} ({format_bytes(event.size)}) in "
+                f"[green]Completed[/]: {escape(event.path)} ({format_bytes(event.size)}) in "
                 f"{format_duration(event.elapsed)}, SHA-1 {event.sha1} verified"
             )
 
@@ -266,9 +276,28 @@ class RichReporter:
             self._started = False
 
 
+class Sanitising:
+    """Shows a reporter for humans only printable, bounded text from peers (safetext.py)."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+
+    def handle(self, event: ev.NodeEvent) -> None:
+        self.inner.handle(sanitized(event))
+
+    def info(self, text: str) -> None:
+        self.inner.info(text)
+
+    def fatal(self, error: NodeError) -> None:
+        self.inner.fatal(NodeError(error.kind, printable(error.message, MAX_MESSAGE)))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def make_reporter(json_output: bool) -> Reporter:
     if json_output:
-        return JsonReporter()
+        return JsonReporter()  # (json.dumps escapes every control character itself)
     if sys.stdout.isatty():
-        return RichReporter()
-    return PlainReporter()
+        return Sanitising(RichReporter())
+    return Sanitising(PlainReporter())
