@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     PORT_IN_USE = 8  # cannot listen on the requested port
     LOCKED = 9  # another p2pshare is downloading the same file into the same folder
     INTERRUPTED = 130  # Ctrl-C during a download (the state is saved; run again to resume)
+    TERMINATED = 143  # SIGTERM during a download (handled like Ctrl-C: state saved, peers told)
 
 
 EXIT_FOR_KIND: dict[ErrorKind, ExitCode] = {
@@ -47,4 +48,5 @@ Exit codes:
   8    port already in use
   9    another p2pshare is downloading the same file into the same folder
   130  interrupted by Ctrl-C (get: progress saved, run again to resume)
+  143  terminated by SIGTERM, handled like Ctrl-C (get: progress saved)
 """

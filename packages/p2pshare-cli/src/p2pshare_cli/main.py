@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -294,15 +296,25 @@ def _run(config: NodeConfig, json_output: bool, *, exit_when_done: bool) -> int:
     holder: list[Node] = []
     try:
         return asyncio.run(_serve(config, reporter, holder, exit_when_done=exit_when_done))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
         node = holder[0] if holder else None
         if config.seeding or (node is not None and node.complete):
             reporter.info("Stopped.")
             return ExitCode.OK
-        reporter.info("Interrupted: progress is saved; run the same command again to resume.")
-        return ExitCode.INTERRUPTED
+        how = "Terminated" if isinstance(stop, Terminated) else "Interrupted"
+        reporter.info(f"{how}: progress is saved; run the same command again to resume.")
+        return ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
     finally:
         reporter.close()
+
+
+class Terminated(Exception):
+    """SIGTERM (a service manager, `kill`): stop like Ctrl-C, peers told, state saved."""
+
+
+def _on_sigterm(task: asyncio.Task[int], flag: list[bool]) -> None:
+    flag.append(True)
+    task.cancel()
 
 
 async def _serve(
@@ -311,6 +323,11 @@ async def _serve(
     node = Node(config)
     holder.append(node)
     node.add_listener(reporter.handle)
+    terminated: list[bool] = []
+    task = asyncio.current_task()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError, AttributeError):  # (no signals on Windows)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _on_sigterm, task, terminated)
     try:
         await node.start()
         if config.seeding:
@@ -325,8 +342,12 @@ async def _serve(
         reporter.close()
         click.echo(f"p2pshare: error: {printable(exc.message, MAX_MESSAGE)}", err=True)
         return EXIT_FOR_KIND.get(exc.kind, ExitCode.INTERNAL)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
     finally:
-        await node.close()
+        await node.close()  # [ERR-8] SHUTDOWN to every peer, resume state saved
 
 
 def _announce(node: Node, reporter: Reporter) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from p2pshare_node import events as ev
 from p2pshare_node.errors import NodeError
 
+from p2pshare_cli.outstream import BackgroundStream, background_stdout
 from p2pshare_cli.safetext import printable, sanitized
 from p2pshare_cli.units import format_bytes, format_duration, format_rate
 
@@ -68,7 +69,9 @@ class JsonReporter:
 
     BATCHED = (ev.PieceDone,)
 
-    def __init__(self, out: TextIO | None = None, batch_delay: float = 0.1) -> None:
+    def __init__(
+        self, out: TextIO | BackgroundStream | None = None, batch_delay: float = 0.1
+    ) -> None:
         self.out = out or sys.stdout
         self.batch_delay = batch_delay
         self._errored = False
@@ -104,6 +107,11 @@ class JsonReporter:
     def handle(self, event: ev.NodeEvent) -> None:
         if isinstance(event, ev.Failed):
             self._errored = True
+        replace = getattr(self.out, "write_replaceable", None)
+        if replace is not None and isinstance(event, ev.Progress):
+            self._flush()  # (the lines before it keep their order)
+            replace(event.to_json() + "\n")  # a slow reader sees the newest progress only
+            return
         self._write(event.to_json(), urgent=not isinstance(event, self.BATCHED))
 
     def info(self, text: str) -> None:
@@ -121,14 +129,18 @@ class JsonReporter:
 class PlainReporter:
     """Periodic plain progress lines for logs and pipes (no cursor movement)."""
 
-    def __init__(self, out: TextIO | None = None, interval: float = 2.0) -> None:
+    def __init__(self, out: TextIO | BackgroundStream | None = None, interval: float = 2.0) -> None:
         self.out = out or sys.stdout
         self.interval = interval
         self._last = 0.0
         self._last_line = ""
         self._seeding = False
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, *, replaceable: bool = False) -> None:
+        replace = getattr(self.out, "write_replaceable", None)
+        if replaceable and replace is not None:
+            replace(text + "\n")  # a slow reader sees the newest progress line only
+            return
         with contextlib.suppress(BrokenPipeError, ValueError):
             print(text, file=self.out, flush=True)
 
@@ -152,7 +164,7 @@ class PlainReporter:
             line = self._line(event)
             if line != self._last_line:
                 self._last_line = line
-                self._print(line)
+                self._print(line, replaceable=True)
         elif isinstance(event, ev.Completed) and not self._seeding:
             self._print(
                 f"Completed: {event.path} ({format_bytes(event.size)}) in "
@@ -296,8 +308,36 @@ class Sanitising:
 
 
 def make_reporter(json_output: bool) -> Reporter:
-    if json_output:
-        return JsonReporter()  # (json.dumps escapes every control character itself)
-    if sys.stdout.isatty():
+    """The reporter for this stdout; a pipe or file gets a BackgroundStream (outstream.py), so
+    a reader that reads slowly or not at all never stalls the node."""
+    if sys.stdout.isatty() and not json_output:
         return Sanitising(RichReporter())
-    return Sanitising(PlainReporter())
+    stream = background_stdout()
+    if json_output:
+        out = stream or sys.stdout
+        if stream is not None:
+            stream.dropped_line = '{{"event":"output-dropped","lines":{count}}}\n'
+        return Closing(JsonReporter(out), stream)  # (json.dumps escapes every control char)
+    return Closing(Sanitising(PlainReporter(stream or sys.stdout)), stream)
+
+
+class Closing:
+    """Closes the background stream after the reporter's last words."""
+
+    def __init__(self, inner: Reporter, stream: BackgroundStream | None) -> None:
+        self.inner = inner
+        self.stream = stream
+
+    def handle(self, event: ev.NodeEvent) -> None:
+        self.inner.handle(event)
+
+    def info(self, text: str) -> None:
+        self.inner.info(text)
+
+    def fatal(self, error: NodeError) -> None:
+        self.inner.fatal(error)
+
+    def close(self) -> None:
+        self.inner.close()
+        if self.stream is not None:
+            self.stream.close()
