@@ -41,4 +41,10 @@ EXEMPT: dict[str, str] = {
     "STORE-5": "two local processes of one user; nothing on the wire (CLI storage tests)",
     "STORE-6": "needs the target's own file edited under it, which the suite cannot do over "
     "the wire (CLI storage tests edit a real seeder's file)",
+    "SEC-6": "the suite connects from one address, which a target is configured to admit "
+    "generously (spec section 16); the per-host refusal is a core unit test (test_admission)",
+    "SEC-9": "dial pacing shows only over seconds of PEX-driven dialling by a downloader; core "
+    "unit tests (test_admission) and the node's hostile-peer suite measure it",
+    "SEC-10": "redial backoff after violations shows only over minutes; core peer book tests",
+    "SEC-11": "bans follow parole scores (internal, see ERR-9); core and node tests",
 }

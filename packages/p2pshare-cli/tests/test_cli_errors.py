@@ -40,12 +40,17 @@ def test_malformed_link(link: str, fragment: str) -> None:
     _check(run_cli("get", link), ExitCode.USAGE, fragment)
 
 
-def test_unreachable_peer(tmp_path: Path) -> None:
-    _check(
-        run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(tmp_path)),
-        ExitCode.UNREACHABLE,
-        "cannot reach",
-    )
+def test_refused_peer_is_retried_until_give_up_and_named(tmp_path: Path) -> None:
+    """[BEH-14] A refused bootstrap peer is not fatal at once (the seeder may not be up yet):
+    `get` retries with backoff, says what it waits for, and gives up after --give-up naming
+    the real cause (the peer was reached and refused: not "cannot reach")."""
+    port = closed_port()
+    result = run_cli("get", f"127.0.0.1:{port}", "-o", str(tmp_path), "--give-up", "2", "--json")
+    _check(result, ExitCode.UNREACHABLE, "gave up after", "refused")
+    assert "cannot reach" not in result.stderr
+    waiting = [json.loads(x) for x in result.stdout.splitlines() if '"waiting"' in x]
+    assert waiting and f"127.0.0.1:{port}" in waiting[0]["waiting_for"]
+    assert [w["retry_in"] for w in waiting][:2] == [1.0, 2.0][: len(waiting)]
 
 
 def test_missing_file_to_share(tmp_path: Path) -> None:
@@ -88,7 +93,8 @@ def test_output_directory_is_a_file(tmp_path: Path) -> None:
 def test_missing_output_directory_is_created(tmp_path: Path) -> None:
     out = tmp_path / "new" / "downloads"
     # the peer is unreachable, but only after the folder was made ready
-    _check(run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(out)), ExitCode.UNREACHABLE, "")
+    result = run_cli("get", f"127.0.0.1:{closed_port()}", "-o", str(out), "--give-up", "0.5")
+    _check(result, ExitCode.UNREACHABLE, "")
     assert out.is_dir()
 
 

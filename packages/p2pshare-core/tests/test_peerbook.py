@@ -50,34 +50,62 @@ def test_limits_per_source_and_total() -> None:
     assert book.get("10.9.9.9", 9) is None
 
 
-def test_backoff_doubles_to_the_cap_and_gives_up() -> None:
-    cfg = SwarmConfig(reconnect_tries=9, reconnect_max=60.0)
-    book = PeerBook(MID, cfg)
-    book.add_bootstrap("10.0.0.1", 1, 0.0)
-    now = 0.0
-    delays = []
-    while True:
-        assert book.take_dials(now, 1, need=True) == [("10.0.0.1", 1)]
-        book.dial_failed("10.0.0.1", 1, now)
+def _failures(book: PeerBook, host: str, port: int, rounds: int = 20) -> list[float]:
+    """Fail every attempt to (host, port); the delays between attempts, until it gives up."""
+    now, delays = 0.0, []
+    for _ in range(rounds):
+        assert book.take_dials(now, 1, need=True) == [(host, port)]
+        book.dial_failed(host, port, now)
         nxt = book.next_deadline()
         if nxt is None:
             break
         delays.append(nxt - now)
         now = nxt
-    assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
+    return delays
+
+
+def test_backoff_doubles_to_the_cap_and_gives_up() -> None:
+    """A PEX-learned peer: 1, 2, 4 ... 60 s, and no more after reconnect_tries [BEH-10]."""
+    cfg = SwarmConfig(reconnect_tries=9, reconnect_max=60.0)
+    book = PeerBook(MID, cfg)
+    book.add_pex(HIGH, [_entry(1, LOW)], 0.0)
+    assert _failures(book, "10.0.0.2", 6881) == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
 def test_default_gives_up_after_eight_tries() -> None:
     book = PeerBook(MID)
+    book.add_pex(HIGH, [_entry(1, LOW)], 0.0)
+    assert len(_failures(book, "10.0.0.2", 6881)) + 1 == 8
+    book.dial_failed("10.5.5.5", 5, 0.0)  # unknown address: ignored
+
+
+def test_bootstrap_is_retried_until_the_node_gives_up() -> None:
+    """A user-given address keeps its capped backoff forever: the node's give-up decides
+    [BEH-14] (a seeder that is restarting, or not up yet, is found when it comes back)."""
+    book = PeerBook(MID)
     book.add_bootstrap("10.0.0.1", 1, 0.0)
-    now, attempts = 0.0, 0
-    while (when := book.next_deadline()) is not None:
-        now = when
-        assert book.take_dials(now, 1, need=True)
-        attempts += 1
-        book.dial_failed("10.0.0.1", 1, now)
-    assert attempts == 8
-    book.dial_failed("10.5.5.5", 5, now)  # unknown address: ignored
+    assert _failures(book, "10.0.0.1", 1) == [1, 2, 4, 8, 16, 32] + [60] * 14
+
+
+def test_violations_back_off_exponentially_and_survive_handshakes() -> None:
+    """A peer dropped for breaking the protocol is not redialled every second: 2, 4, 8 ... s
+    after each violation, although each connection handshook fine [SEC-10]."""
+    book = PeerBook(MID)
+    book.add_bootstrap("10.0.0.1", 1, 0.0)
+    now, gaps = 0.0, []
+    for _ in range(5):
+        assert book.take_dials(now, 1, need=True) == [("10.0.0.1", 1)]
+        book.connected("10.0.0.1", 1, LOW)
+        book.disconnected("10.0.0.1", 1, LOW, now, retry=True, violation=True)
+        nxt = book.next_deadline()
+        assert nxt is not None
+        gaps.append(nxt - now)
+        now = nxt
+    assert gaps == [2, 4, 8, 16, 32]
+    assert book.take_dials(now, 1, need=True) == [("10.0.0.1", 1)]
+    book.disconnected("10.0.0.1", 1, None, now, retry=False, violation=True)
+    book.add_bootstrap("10.0.0.1", 1, now)  # named again by the user: still not before
+    assert book.next_deadline() == now + 64
 
 
 def test_reconnect_only_while_needed_unless_bootstrap() -> None:

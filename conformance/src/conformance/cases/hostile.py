@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from conformance import craft
-from conformance.cases._util import read_handshake
+from conformance.cases._util import read_handshake, sentinel
 from conformance.context import CaseContext
 from conformance.expect import ExpectClose
 from conformance.registry import case
@@ -56,3 +56,17 @@ def half_open_then_close(ctx: CaseContext) -> None:
     wire = ctx.connect()
     wire.shutdown_write()
     wire.expect(ExpectClose(None, error_required=False))
+
+
+@case("half-open-takes-no-slot", section=SECTION, requirements=("SEC-7",), kind="hostile")
+def half_open_takes_no_slot(ctx: CaseContext) -> None:
+    """10 connections that never send their handshake do not keep a full session out: it
+    gets its handshake, its bitfield and an answer to a request while they stay open."""
+    idle = [ctx.connect() for _ in range(10)]
+    try:
+        for wire in idle:
+            read_handshake(wire)
+        sentinel(open_session(ctx))
+    finally:
+        for wire in idle:
+            wire.close()

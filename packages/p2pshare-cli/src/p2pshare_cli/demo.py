@@ -88,7 +88,9 @@ async def _demo(
     console.print(f"Creating a random {format_iec(size)} file in {workdir} ...", soft_wrap=True)
     expected_sha1 = await asyncio.to_thread(make_random_file, source, size)
 
-    share_args = ["share", str(source), "--json", "--host", "127.0.0.1"]  # all on this machine
+    # every peer is on this machine, so on one address: the per-host limit must allow them all
+    local = ["--host", "127.0.0.1", "--max-per-host", str(leechers + 8)]
+    share_args = ["share", str(source), "--json", *local]
     if piece_size:
         share_args += ["--piece-size", str(piece_size)]
     if seed_rate:
@@ -113,9 +115,7 @@ async def _demo(
         for k in range(1, leechers + 1):
             out = workdir / f"peer{k}"
             out.mkdir(exist_ok=True)
-            peer = PeerProcess(
-                f"peer{k}", ["get", previous, "-o", str(out), "--json", "--host", "127.0.0.1"]
-            )
+            peer = PeerProcess(f"peer{k}", ["get", previous, "-o", str(out), "--json", *local])
             procs.append(peer)
             await peer.start()
             view.add(peer, size)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+from p2pshare_core.constants import MAX_CONNECTIONS_PER_HOST
 from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
 from p2pshare_node.config import NodeConfig
@@ -111,6 +112,16 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
         "(port forwarding, NAT, several networks).",
     )(func)
     func = click.option(
+        "--max-per-host",
+        "max_per_host",
+        type=click.IntRange(1, 10_000),
+        default=MAX_CONNECTIONS_PER_HOST,
+        show_default=True,
+        metavar="N",
+        help="Accept at most N connections from one IP address (raise it to run many "
+        "peers on one machine).",
+    )(func)
+    func = click.option(
         "--host",
         default=None,
         help="Listen on this address only (default: every interface, IPv4 and IPv6).",
@@ -142,6 +153,7 @@ def share(
     host: str | None,
     advertise: tuple[str, int | None] | None,
     json_output: bool,
+    max_per_host: int,
     max_upload_rate: int | None,
     faults: tuple[str, ...],
 ) -> None:
@@ -158,6 +170,7 @@ def share(
         advertise_port=advertise[1] if advertise else None,
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
+        max_connections_per_host=max_per_host,
         faults=frozenset(Fault(f) for f in faults),
     )
     sys.exit(_run(config, json_output, exit_when_done=False))
@@ -207,6 +220,7 @@ def get(
     host: str | None,
     advertise: tuple[str, int | None] | None,
     json_output: bool,
+    max_per_host: int,
     max_upload_rate: int | None,
     faults: tuple[str, ...],
 ) -> None:
@@ -232,6 +246,7 @@ def get(
         force=force,
         give_up_after=give_up or None,
         max_upload_rate=max_upload_rate or None,
+        max_connections_per_host=max_per_host,
         faults=frozenset(Fault(f) for f in faults),
     )
     sys.exit(_run(config, json_output, exit_when_done=exit_when_done))

@@ -126,6 +126,20 @@ class JsonReporter:
         self._flush()
 
 
+def status_line(event: ev.PieceBad | ev.Waiting) -> str:
+    """One line on what holds the download up: a failed piece, or no peer serving us yet."""
+    if isinstance(event, ev.Waiting):
+        return f"Waiting for a peer ({event.waiting_for}); retrying in {event.retry_in:.0f}s"
+    peers = ", ".join(p[:12] for p in event.peers) or "unknown peers"
+    line = f"Piece {event.index} failed verification (from {peers}); fetching it again"
+    if event.failed > 1 and event.give_up_in is not None:
+        line += (
+            f" ({event.failed} failed since the last good piece; giving up in "
+            f"{event.give_up_in:.0f}s without progress)"
+        )
+    return line
+
+
 class PlainReporter:
     """Periodic plain progress lines for logs and pipes (no cursor movement)."""
 
@@ -156,6 +170,8 @@ class PlainReporter:
             self._print(f"Banned peer {event.peer_id[:12]} at {event.host} (bad data)")
         elif isinstance(event, ev.FileChanged):
             self._print(f"Warning: {event.message}")
+        elif isinstance(event, ev.PieceBad | ev.Waiting):
+            self._print(status_line(event))
         elif isinstance(event, ev.Progress):
             now = time.monotonic()
             if now - self._last < self.interval:
@@ -268,6 +284,8 @@ class RichReporter:
             from rich.markup import escape
 
             self.progress.console.print(f"[yellow]Warning[/]: {escape(event.message)}")
+        elif isinstance(event, ev.PieceBad | ev.Waiting):
+            self.progress.console.print(status_line(event), style="yellow", markup=False)
         elif isinstance(event, ev.Completed) and not self._seeding:
             from rich.markup import escape
 

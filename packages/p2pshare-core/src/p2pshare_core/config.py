@@ -10,11 +10,18 @@ from dataclasses import dataclass
 
 from .constants import (
     BAN_THRESHOLD,
+    DIAL_BURST,
+    DIAL_RATE,
+    EVICT_IDLE,
     HANDSHAKE_TIMEOUT,
+    HOST_DIAL_BURST,
+    HOST_DIAL_RATE,
     IDLE_TIMEOUT,
     KEEPALIVE_INTERVAL,
     MAX_BLOCK_LENGTH,
     MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_HOST,
+    MAX_HANDSHAKING,
     MAX_KNOWN_PEERS,
     MAX_KNOWN_PEERS_PER_SOURCE,
     MAX_PEX_ENTRIES,
@@ -23,6 +30,7 @@ from .constants import (
     RECHOKE_INTERVAL,
     REQUEST_TIMEOUT,
     UPLOAD_SLOTS,
+    VIOLATION_BACKOFF_MAX,
 )
 
 __all__ = ["SwarmConfig"]
@@ -33,7 +41,17 @@ class SwarmConfig:
     """Every knob of `Swarm`; the defaults follow the spec's SHOULDs."""
 
     upload_slots: int = UPLOAD_SLOTS
+    # peers whose handshake is complete [DUP-7]; handshaking connections do not count [SEC-7]
     max_connections: int = MAX_CONNECTIONS
+    max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST  # [SEC-6]
+    max_handshaking: int = MAX_HANDSHAKING  # inbound, handshake not complete [SEC-7]
+    evict_idle: float = EVICT_IDLE  # [SEC-8] replace a peer idle this long for a newcomer
+    # outgoing connection attempts (token buckets) [SEC-9]
+    dial_rate: float = DIAL_RATE
+    dial_burst: int = DIAL_BURST
+    host_dial_rate: float = HOST_DIAL_RATE
+    host_dial_burst: int = HOST_DIAL_BURST
+    violation_backoff_max: float = VIOLATION_BACKOFF_MAX  # [SEC-10]
     # request pipelining: depth = clamp(rate * pipeline_seconds / block, min, max)
     min_pipeline_depth: int = 4
     max_pipeline_depth: int = 64
@@ -85,3 +103,10 @@ class SwarmConfig:
             raise ValueError("upload_burst must be >= 0")
         if self.upload_slots < 0 or self.max_connections < 1:
             raise ValueError("upload_slots must be >= 0 and max_connections >= 1")
+        if self.max_connections_per_host < 1 or self.max_handshaking < 1:
+            raise ValueError("max_connections_per_host and max_handshaking must be >= 1")
+        if (
+            min(self.dial_rate, self.host_dial_rate) <= 0
+            or min(self.dial_burst, self.host_dial_burst) < 1
+        ):
+            raise ValueError("dial rates must be positive and bursts >= 1")

@@ -60,3 +60,12 @@ OPTIMISTIC_INTERVAL: Final = 30.0
 UPLOAD_SLOTS: Final = 8
 MAX_CONNECTIONS: Final = 50
 BAN_THRESHOLD: Final = -7
+# Admission and dialing limits against hostile hosts (spec SEC-6 .. SEC-10)
+MAX_CONNECTIONS_PER_HOST: Final = 8  # open connections with one IP address, either direction
+MAX_HANDSHAKING: Final = 32  # inbound connections that have not completed their handshake
+EVICT_IDLE: Final = 10.0  # seconds without piece data before a peer may be replaced
+DIAL_RATE: Final = 5.0  # new outgoing connection attempts per second, all targets together
+DIAL_BURST: Final = 10  # attempts that may start at once after a quiet spell
+HOST_DIAL_RATE: Final = 2.0  # attempts per second to the addresses of one IP address
+HOST_DIAL_BURST: Final = 4
+VIOLATION_BACKOFF_MAX: Final = 3600.0  # cap of the redial delay after protocol violations

@@ -5,7 +5,10 @@ same moment and end up with a duplicate pair; so only the higher peer ID dials a
 peer (bootstrap addresses come from the user, who expects them dialed regardless). Entries are
 bounded per source and in total so a hostile PEX sender cannot grow our memory. Reconnection
 backs off exponentially (1, 2, 4 ... 60 s, a bounded number of tries) so a dead peer costs
-almost nothing.
+almost nothing; an address the user gave keeps being retried (the node decides when to give up).
+Protocol violations add their own backoff, 2^v seconds, that a successful handshake does not
+reset [SEC-10], and every attempt waits for the dial pacer [SEC-9], so neither a misbehaving peer
+nor a PEX list of one host's ports makes us dial fast.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .admission import DialPacer
 from .config import SwarmConfig
 from .events import PeerEntry
 
@@ -37,6 +41,8 @@ class KnownPeer:
     next_attempt: float | None = None  # None: not scheduled
     dialing: bool = False
     connected: bool = False
+    violations: int = 0  # connections to it that ended in a protocol violation [SEC-10]
+    not_before: float = 0.0  # no attempt before this time (violation backoff)
 
 
 @dataclass(slots=True)
@@ -65,7 +71,7 @@ class PeerBook:
             known.bootstrap = True
             known.tries = 0
             if not known.connected and not known.dialing:
-                self._schedule(known, now)
+                self._schedule(known, max(now, known.not_before))
             return
         known = KnownPeer(host, port, None, True, _BOOTSTRAP_SOURCE)
         self._peers[addr] = known
@@ -119,10 +125,17 @@ class PeerBook:
             heapq.heappop(heap)  # stale entry
         return None
 
-    def take_dials(self, now: float, limit: int, need: bool) -> list[Address]:
-        """Addresses to dial now (at most `limit`); they are marked as being dialed."""
+    def take_dials(
+        self, now: float, limit: int, need: bool, pacer: DialPacer | None = None
+    ) -> list[Address]:
+        """Addresses to dial now (at most `limit`); they are marked as being dialed.
+
+        With a `pacer`, an address whose turn has come but whose attempt the pacer does not
+        allow yet is rescheduled for when it does [SEC-9] (that is not a failed try).
+        """
         out: list[Address] = []
         heap = self._heap
+        later: list[KnownPeer] = []
         while heap and len(out) < limit:
             when, _, addr = heap[0]
             if when > now:
@@ -136,8 +149,18 @@ class PeerBook:
                 continue  # already connected to it (at another address, or it dialed us)
             if known.tries and not (need or known.bootstrap):
                 continue  # a retry we no longer need
+            if pacer is not None:
+                allowed = pacer.next_allowed(known.host, now)
+                if allowed > now:
+                    later.append(known)
+                    known.next_attempt = allowed  # (pushed below, after the loop)
+                    continue
+                pacer.take(known.host, now)
             known.dialing = True
             out.append(addr)
+        for known in later:
+            assert known.next_attempt is not None
+            self._schedule(known, known.next_attempt)
         return out
 
     def dial_failed(self, host: str, port: int, now: float) -> None:
@@ -160,9 +183,20 @@ class PeerBook:
             known.next_attempt = None
 
     def disconnected(
-        self, host: str, port: int, peer_id: bytes | None, now: float, *, retry: bool
+        self,
+        host: str,
+        port: int,
+        peer_id: bytes | None,
+        now: float,
+        *,
+        retry: bool,
+        violation: bool = False,
     ) -> None:
-        """A connection ended; with `retry`, schedule a reconnection (subject to the rules)."""
+        """A connection ended; with `retry`, schedule a reconnection (subject to the rules).
+
+        `violation`: it ended because the peer broke the protocol: the next attempt waits
+        2^v seconds (v counts this address's violations, capped) [SEC-10].
+        """
         if peer_id is not None:
             left = self._connected_ids.get(peer_id, 0) - 1
             if left > 0:
@@ -174,6 +208,10 @@ class PeerBook:
             return
         known.connected = False
         known.dialing = False
+        if violation:
+            known.violations += 1
+            delay = min(self.config.violation_backoff_max, 2.0**known.violations)
+            known.not_before = now + delay
         if retry and (known.bootstrap or self.our_id > (known.peer_id or self.our_id)):
             self._retry_later(known, now)
 
@@ -222,11 +260,13 @@ class PeerBook:
 
     def _retry_later(self, known: KnownPeer, now: float) -> None:
         known.tries += 1
-        if known.tries >= self.config.reconnect_tries:
+        if known.tries >= self.config.reconnect_tries and not known.bootstrap:
             known.next_attempt = None  # given up; a new bootstrap/PEX mention does not revive it
             return
-        delay = min(self.config.reconnect_max, self.config.reconnect_base * 2 ** (known.tries - 1))
-        self._schedule(known, now + delay)
+        # A user-given address is retried until the node gives up (BEH-14); capped backoff.
+        exponent = min(known.tries - 1, 30)
+        delay = min(self.config.reconnect_max, self.config.reconnect_base * 2**exponent)
+        self._schedule(known, max(now + delay, known.not_before))
 
 
 def _dialable(host: str) -> bool:

@@ -36,6 +36,7 @@ from .actions import (
     VerifyFile,
     VerifyPiece,
 )
+from .admission import DialPacer, HostCounts, pick_eviction
 from .bitfield import Bitfield as PieceSet
 from .choker import ChokeCandidate, Choker
 from .config import SwarmConfig
@@ -135,6 +136,7 @@ class _Peer:
         "depth",
         "down",
         "host",
+        "last_data",
         "last_pex_received",
         "last_recv",
         "last_sent",
@@ -167,6 +169,7 @@ class _Peer:
         self.peer_id: bytes | None = None
         self.listen_port = 0
         self.ready = False  # their handshake accepted (peer_id known, duplicates resolved)
+        self.last_data = now  # last piece data either way (from the handshake on) [SEC-8]
         self.bitfield_received = False
         self.depth = 0
         self.snubbed = False
@@ -220,6 +223,12 @@ class Swarm:
         self._book = PeerBook(peer_id, config)
         self._choker = Choker(config.upload_slots, self._rng)
         self._pending_dials: set[tuple[str, int]] = set()
+        self._hosts = HostCounts()  # open connections per IP address [SEC-6]
+        self._pacer = DialPacer(
+            config.dial_rate, config.dial_burst, config.host_dial_rate, config.host_dial_burst
+        )
+        self._banned_hosts: dict[bytes, str] = {}  # banned peer -> its address, reported once
+        self._last_host: dict[bytes, str] = {}  # peers that sent us pieces -> their address
         self._parole: dict[bytes, int] = {}
         self._contributors: dict[int, set[bytes]] = {}
         self._down = RateMeter(now)
@@ -270,8 +279,8 @@ class Swarm:
         peer.depth = self.config.initial_pipeline_depth
         peer.pex = PexPacer(self.config.pex_min_interval)
         self._peers[conn_id] = peer
-        if not outbound and len(self._peers) > self.config.max_connections:
-            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections", now)  # DUP-7
+        self._hosts.add(host)
+        if not outbound and not self._admit(peer, now):
             return
         if self._shutting_down:
             self._drop(peer, ErrorCode.SHUTDOWN, "shutting down", now)
@@ -545,9 +554,12 @@ class Swarm:
             else:
                 self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, reason, now)
                 return
+        if not self._make_room(peer, now):
+            return
         peer.peer_id = pid
         peer.listen_port = hs.listen_port
         peer.ready = True
+        peer.last_data = now
         self._by_peer_id.setdefault(pid, peer)
         host, port = peer.listen_address
         if not peer.outbound:
@@ -599,6 +611,7 @@ class Swarm:
         assert picker is not None and peer.peer_id is not None
         data = event.data
         size = len(data)
+        peer.last_data = now
         peer.down.add(size, now)
         self._down.add(size, now)
         pid = peer.peer_id
@@ -611,6 +624,7 @@ class Swarm:
         if useful:
             self._emit(StoreBlock(index, event.offset, data))
             contributors = self._contributors.get(index)
+            self._last_host[pid] = peer.host  # (a ban after it left still names it)
             if contributors is None:
                 self._contributors[index] = {pid}
             else:
@@ -751,6 +765,7 @@ class Swarm:
         header = peer.conn.send_piece_header(index, offset, length)
         self._actions.append(SendBlock(peer.conn_id, header, index, offset, length))
         peer.last_sent = now
+        peer.last_data = now
         peer.up.add(length, now)
         self._up.add(length, now)
         pid = peer.peer_id
@@ -880,10 +895,13 @@ class Swarm:
         due = self._book.next_deadline()
         if due is None or due > now:
             return
-        room = self.config.max_connections - len(self._peers) - len(self._pending_dials)
+        # handshaking inbound connections do not take a peer slot [SEC-7]
+        busy = sum(1 for p in self._peers.values() if p.ready or p.outbound)
+        room = self.config.max_connections - busy - len(self._pending_dials)
         if room <= 0:
             return
-        for host, port in self._book.take_dials(now, room, need=not self._complete):
+        dials = self._book.take_dials(now, room, need=not self._complete, pacer=self._pacer)
+        for host, port in dials:
             self._pending_dials.add((host, port))
             self._emit(Dial(host, port))
 
@@ -953,9 +971,46 @@ class Swarm:
         self._verifying_file = True
         self._emit(VerifyFile())
 
+    def _admit(self, peer: _Peer, now: float) -> bool:
+        """An inbound connection: within the per-host limit [SEC-6] and the handshaking pool
+        [SEC-7] (full: the oldest handshaking inbound connection makes room)? Refuses with
+        TOO_MANY_CONNECTIONS as the first frame otherwise."""
+        cfg = self.config
+        if self._hosts.count(peer.host) > cfg.max_connections_per_host:
+            reason = "too many connections from your address"
+            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, reason, now)
+            return False
+        waiting = [p for p in self._peers.values() if not p.ready and not p.outbound]
+        if len(waiting) > cfg.max_handshaking:
+            oldest = min(waiting, key=lambda p: (p.opened_at, p.conn_id))
+            reason = "too many connections in handshake"
+            self._drop(oldest, ErrorCode.TOO_MANY_CONNECTIONS, reason, now)
+            return oldest is not peer
+        return True
+
+    def _make_room(self, peer: _Peer, now: float) -> bool:
+        """A handshake completes while every peer slot is taken [DUP-7]: replace the peer
+        longest without piece data if that is EVICT_IDLE or more [SEC-8], else refuse it."""
+        ready = [p for p in self._peers.values() if p.ready]
+        if len(ready) < self.config.max_connections:
+            return True
+        victim_id = pick_eviction(
+            ((p.conn_id, p.last_data, p.opened_at) for p in ready), now, self.config.evict_idle
+        )
+        if victim_id is None:
+            self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections", now)
+            return False
+        victim = self._peers[victim_id]
+        self._drop(victim, ErrorCode.TOO_MANY_CONNECTIONS, "replaced by a new peer (idle)", now)
+        return True
+
     def _ban(self, peer_id: bytes, now: float) -> None:
+        """Ban once [SEC-11]: later failed pieces it contributed to do not ban (or report) again."""
+        if self._book.is_banned(peer_id):
+            return
         peer = self._by_peer_id.get(peer_id)
         host, port = peer.listen_address if peer is not None else ("", 0)
+        host = host or self._last_host.get(peer_id, "")
         self._book.ban(peer_id, host, port)
         self._emit(PeerBanned(peer_id, host))
         if peer is not None:
@@ -973,11 +1028,18 @@ class Swarm:
         frame = Error.from_exception(error) if error is not None else Error.build(code, reason)
         self._emit(Send(peer.conn_id, peer.conn.send(frame)))
         self._emit(Close(peer.conn_id, code, reason))
-        self._forget(peer, reason, code, now)
+        violation = error is not None or code is ErrorCode.BANNED
+        self._forget(peer, reason, code, now, violation=violation)
 
-    def _forget(self, peer: _Peer, reason: str, code: ErrorCode, now: float) -> None:
-        """Remove every trace of a closed connection and let the others take over its work."""
+    def _forget(
+        self, peer: _Peer, reason: str, code: ErrorCode, now: float, *, violation: bool = False
+    ) -> None:
+        """Remove every trace of a closed connection and let the others take over its work.
+
+        From here on the connection no longer counts against any limit [SEC-6, SEC-7].
+        """
         del self._peers[peer.conn_id]
+        self._hosts.remove(peer.host)
         pid = peer.peer_id
         picker = self.picker
         if picker is not None and peer.bitfield_received:
@@ -998,9 +1060,12 @@ class Swarm:
                         break
             host, port = peer.listen_address
             retry = code not in _NO_RETRY and not self._book.is_banned(pid)
-            self._book.disconnected(host, port, pid, now, retry=retry)
+            self._book.disconnected(host, port, pid, now, retry=retry, violation=violation)
         elif peer.outbound:
-            self._book.disconnected(peer.host, peer.port, None, now, retry=code not in _NO_RETRY)
+            retry = code not in _NO_RETRY
+            self._book.disconnected(
+                peer.host, peer.port, None, now, retry=retry, violation=violation
+            )
         self._emit(PeerDisconnected(peer.conn_id, pid, reason))
         if peer.ready:
             self._connected_set_changed(now)

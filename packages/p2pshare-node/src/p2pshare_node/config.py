@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from p2pshare_core.constants import MAX_CONNECTIONS_PER_HOST
+
 from p2pshare_node.faults import Fault
 
 
@@ -23,11 +25,13 @@ class NodeConfig:
     piece_size: int | None = None  # seeding: requested piece size (power of two)
     force: bool = False  # overwrite an existing output file
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
+    # connections accepted from one IP address [SEC-6]; raise it for many local test peers
+    max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST
     progress_interval: float = 0.5  # seconds between Progress events
     state_interval: float = 1.0  # at most one resume-state write per this many seconds
     connect_timeout: float = 10.0
-    # Give up a download after this long without any connected peer (the core's reconnect
-    # schedule, 1+2+...+60 s over 8 tries, is over by then). None = wait forever.
+    # Give up a download after this long without progress: no usable peer, or no piece
+    # verified while pieces keep failing [BEH-15]. None = wait forever.
     give_up_after: float | None = 300.0
     faults: frozenset[Fault] = field(default_factory=frozenset)  # test-only, see faults.py
 

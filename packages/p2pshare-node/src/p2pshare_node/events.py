@@ -80,6 +80,17 @@ class PieceBad(NodeEvent):
     kind: ClassVar[str] = "piece-failed"
     index: int
     peers: tuple[str, ...]
+    failed: int = 1  # pieces failed since the last verified one
+    give_up_in: float | None = None  # seconds before the download gives up without progress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting(NodeEvent):
+    """No peer can serve us yet; the next try is in `retry_in` seconds [BEH-14]."""
+
+    kind: ClassVar[str] = "waiting"
+    waiting_for: str  # "HOST:PORT: connection refused (nothing listening there)"; ...
+    retry_in: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

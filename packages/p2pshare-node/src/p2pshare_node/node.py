@@ -171,7 +171,11 @@ class Node:
             self.config.listen_port,
         )
         self.listen_port = self._server.port
-        config = SwarmConfig(max_upload_rate=self.config.max_upload_rate)
+        self._give_up.start(loop.time())  # (waiting for a first peer is the probe's)
+        config = SwarmConfig(
+            max_upload_rate=self.config.max_upload_rate,
+            max_connections_per_host=self.config.max_connections_per_host,
+        )
         self._swarm = Swarm(
             peer_id=self.peer_id,
             listen_port=self.listen_port,
@@ -287,15 +291,15 @@ class Node:
             found = find_state(out, self.share_id)
             if found is not None:
                 return await self._resume(found[1])
-        # Ask the bootstrap peer first: a clear "unreachable" or "share mismatch" now beats
-        # retrying forever, and its handshake names the file before anything is downloaded.
-        handshake = await probe_share(self.config.bootstrap, timeout=self.config.connect_timeout)
-        if self.share_id is not None and handshake.share_id != self.share_id:
-            raise NodeError(
-                ErrorKind.SHARE_MISMATCH,
-                f"the peer shares {handshake.share_id.hex()[:16]}..., "
-                f"not the link's {self.share_id.hex()[:16]}...",
-            )
+        # Ask the bootstrap peers first (retrying until give-up while none can serve us): its
+        # handshake names the file before anything is downloaded.
+        handshake = await probe_share(
+            self.config.bootstrap,
+            timeout=self.config.connect_timeout,
+            share_id=self.share_id,
+            give_up=self.config.give_up_after,
+            on_wait=lambda what, delay: self._emit(ev.Waiting(waiting_for=what, retry_in=delay)),
+        )
         if self.share_id is None:
             self.share_id = handshake.share_id
             found = find_state(out, self.share_id)
@@ -534,9 +538,7 @@ class Node:
             act.PeerConnected: self._on_peer_connected,
             act.PeerDisconnected: self._on_peer_disconnected,
             act.PieceVerified: self._on_piece_verified,
-            act.PieceFailed: lambda a: self._emit(
-                ev.PieceBad(index=a.index, peers=tuple(p.hex() for p in a.peers))
-            ),
+            act.PieceFailed: self._on_piece_failed,
             act.PeerBanned: lambda a: self._emit(
                 ev.PeerBanned(peer_id=a.peer_id.hex(), host=a.host)
             ),
@@ -572,6 +574,9 @@ class Node:
 
     def _on_peer_connected(self, action: act.PeerConnected) -> None:
         self._peers[action.conn_id] = action.peer_id.hex()
+        proto = self._conns.get(action.conn_id)
+        if proto is not None:
+            proto.handshake_done()
         self._emit(
             ev.PeerUp(
                 conn=action.conn_id,
@@ -590,6 +595,7 @@ class Node:
     # --- actions -----------------------------------------------------------------------------
     def _on_piece_verified(self, action: act.PieceVerified) -> None:
         self._verified.add(action.index)
+        self._give_up.piece_verified(self._now())
         if self._download is not None:
             self._download.piece_verified(action.index)
         if self._state is not None:
@@ -600,6 +606,18 @@ class Node:
                 return
         peers = tuple(p.hex() for p in action.from_peers)
         self._emit(ev.PieceDone(index=action.index, peers=peers))
+
+    def _on_piece_failed(self, action: act.PieceFailed) -> None:
+        """Reported as it happens [BEH-15]: a stalled download is never silent."""
+        self._give_up.piece_failed()
+        self._emit(
+            ev.PieceBad(
+                index=action.index,
+                peers=tuple(p.hex() for p in action.peers),
+                failed=self._give_up.failed_since_progress,
+                give_up_in=self._give_up.give_up_in(self._now()),
+            )
+        )
 
     def _on_metainfo(self, meta: Metainfo) -> None:
         if self._store is not None and self.metainfo is not None:
@@ -745,11 +763,11 @@ class Node:
             return
         self._emit_progress()
         self._watch_file()
-        reason = self._give_up.check(
+        verdict = self._give_up.check(
             self._now(), complete=self._complete, has_peers=bool(self._peers)
         )
-        if reason is not None:
-            self._fail(ErrorKind.UNREACHABLE, reason)
+        if verdict is not None:
+            self._fail(*verdict)
         if not self._closing:
             self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
 

@@ -1,43 +1,148 @@
-"""Ask a peer which share it serves (for `get HOST:PORT`, a link without a share id).
+"""Ask the bootstrap peers which share they serve, retrying with backoff until give-up.
 
 The acceptor sends its handshake as soon as a connection is accepted, so reading one frame is
 enough; knowing the share id before the swarm starts lets the node find a resume state file
-and report "unreachable" or "not a p2pshare peer" clearly instead of retrying forever.
+and name the file before anything is downloaded.
+
+A peer that is not up yet, restarting, or full is the everyday case, not a failure [BEH-14]:
+refused and reset connections, timeouts and a TOO_MANY_CONNECTIONS or SHUTDOWN refusal are
+retried with backoff (1, 2, 4 ... PROBE_BACKOFF_MAX s) until `give_up` seconds have passed,
+with a status line saying what we wait for. A peer that answers with another share or with
+garbage is set aside and the others are asked [BEH-16]; only when no peer is left does that
+become the error. The final message names the real cause: a peer that was reached and said
+no is not "cannot reach".
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from p2pshare_core.codec import decode
 from p2pshare_core.constants import MAX_FRAME_LENGTH
-from p2pshare_core.errors import ProtocolError
+from p2pshare_core.errors import ErrorCode, ProtocolError
 from p2pshare_core.events import Error, Handshake
 
 from p2pshare_node.errors import ErrorKind, NodeError
 
+PROBE_BACKOFF_MAX = 30.0
+Address = tuple[str, int]
+OnWait = Callable[[str, float], None]  # (what we wait for, seconds until the next try)
 
-async def probe_share(peers: tuple[tuple[str, int], ...], timeout: float) -> Handshake:
-    """Return the handshake of the first peer that answers; NodeError otherwise."""
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+_TEMPORARY_CODES = {ErrorCode.TOO_MANY_CONNECTIONS, ErrorCode.SHUTDOWN, ErrorCode.TIMEOUT}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Why one attempt did not give us a handshake."""
+
+    text: str  # for humans: "connection refused", "too many connections", ...
+    temporary: bool  # worth trying again later
+    reached: bool  # the peer answered (it is not "unreachable")
+    kind: ErrorKind = ErrorKind.UNREACHABLE
+
+
+async def probe_share(
+    peers: tuple[Address, ...],
+    timeout: float,
+    *,
+    share_id: bytes | None = None,
+    give_up: float | None = 0.0,
+    on_wait: OnWait | None = None,
+) -> Handshake:
+    """The handshake of the first peer serving `share_id` (any share if None).
+
+    `give_up`: seconds to keep retrying temporary failures (0: one round; None: forever).
+    Raises NodeError when no peer can serve us.
+    """
     if not peers:
         raise NodeError(ErrorKind.UNREACHABLE, "no peer to download from")
-    problems: list[str] = []
-    protocol_problem = False
-    for host, port in peers:
-        try:
-            handshake = await asyncio.wait_for(_read_handshake(host, port), timeout)
-        except (TimeoutError, OSError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else exc.strerror or exc
-            problems.append(f"{host}:{port}: {reason}")
-            continue
-        except NodeError as exc:
-            problems.append(f"{host}:{port}: {exc.message}")
-            protocol_problem = True
-            continue
-        return handshake
-    kind = ErrorKind.PROTOCOL if protocol_problem else ErrorKind.UNREACHABLE
-    raise NodeError(kind, "cannot reach any peer: " + "; ".join(problems))
+    started = time.monotonic()
+    candidates = list(peers)
+    last: dict[Address, _Outcome] = {}
+    delay = 1.0
+    while True:
+        for address in list(candidates):
+            outcome = await _attempt(address, timeout, share_id)
+            if isinstance(outcome, Handshake):
+                return outcome
+            last[address] = outcome
+            if not outcome.temporary:
+                candidates.remove(address)  # set aside: it cannot serve this share
+        elapsed = time.monotonic() - started
+        if not candidates or (give_up is not None and elapsed + delay > give_up):
+            raise _final_error(last, peers, elapsed if candidates else None)
+        if on_wait is not None:
+            waiting = "; ".join(f"{_name(a)}: {last[a].text}" for a in candidates)
+            on_wait(waiting, delay)
+        await asyncio.sleep(delay)
+        delay = min(PROBE_BACKOFF_MAX, delay * 2)
+
+
+def _name(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _final_error(
+    last: dict[Address, _Outcome], peers: tuple[Address, ...], waited: float | None
+) -> NodeError:
+    outcomes = [last[a] for a in peers if a in last]
+    details = "; ".join(f"{_name(a)}: {last[a].text}" for a in peers if a in last)
+    permanent = [o for o in outcomes if not o.temporary]
+    if waited is None and permanent:  # every peer set aside: the worst reason is the kind
+        kinds = {o.kind for o in permanent}
+        kind = ErrorKind.SHARE_MISMATCH if ErrorKind.SHARE_MISMATCH in kinds else ErrorKind.PROTOCOL
+        return NodeError(kind, f"no peer serves this share: {details}")
+    prefix = f"gave up after {waited:.0f}s: " if waited else ""
+    if any(o.reached for o in outcomes):
+        return NodeError(ErrorKind.UNREACHABLE, f"{prefix}no peer would serve us: {details}")
+    return NodeError(ErrorKind.UNREACHABLE, f"{prefix}cannot reach any peer: {details}")
+
+
+async def _attempt(
+    address: Address, timeout: float, share_id: bytes | None
+) -> Handshake | _Outcome:
+    host, port = address
+    try:
+        handshake = await asyncio.wait_for(_read_handshake(host, port), timeout)
+    except TimeoutError:
+        return _Outcome("timed out", temporary=True, reached=False)
+    except ConnectionRefusedError:
+        return _Outcome("connection refused (nothing listening there)", True, reached=True)
+    except (ConnectionResetError, BrokenPipeError):
+        return _Outcome("connection reset", temporary=True, reached=True)
+    except OSError as exc:
+        reached = exc.errno not in _UNREACHABLE_ERRNOS
+        return _Outcome(str(exc.strerror or exc), temporary=True, reached=reached)
+    except _Refused as exc:
+        return _Outcome(
+            f"refused: {exc.reason}", temporary=exc.temporary, reached=True, kind=ErrorKind.PROTOCOL
+        )
+    except NodeError as exc:
+        return _Outcome(exc.message, temporary=False, reached=True, kind=exc.kind)
+    if share_id is not None and handshake.share_id != share_id:
+        return _Outcome(
+            f"shares {handshake.share_id.hex()[:16]}..., not the link's {share_id.hex()[:16]}...",
+            temporary=False,
+            reached=True,
+            kind=ErrorKind.SHARE_MISMATCH,
+        )
+    return handshake
+
+
+class _Refused(Exception):
+    """The peer sent an error frame instead of its handshake."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.temporary = code in _TEMPORARY_CODES
 
 
 async def _read_handshake(host: str, port: int) -> Handshake:
@@ -53,9 +158,7 @@ async def _read_handshake(host: str, port: int) -> Handshake:
                     raise NodeError(ErrorKind.PROTOCOL, "not a p2pshare peer (frame too large)")
                 body = await reader.readexactly(length)
             except asyncio.IncompleteReadError:
-                raise NodeError(
-                    ErrorKind.PROTOCOL, "the peer closed the connection before its handshake"
-                ) from None
+                raise ConnectionResetError from None  # closed before its handshake: try again
             try:
                 event = decode(body[0], body[1:])
             except ProtocolError as exc:
@@ -63,7 +166,7 @@ async def _read_handshake(host: str, port: int) -> Handshake:
             if isinstance(event, Handshake):
                 return event
             if isinstance(event, Error):
-                raise NodeError(ErrorKind.PROTOCOL, f"the peer refused: {event.reason}")
+                raise _Refused(event.code, event.reason)
             raise NodeError(ErrorKind.PROTOCOL, "the peer did not start with a handshake")
     finally:
         writer.close()

@@ -3,6 +3,9 @@
 Reads use a fixed 1 MiB buffer (asyncio.BufferedProtocol): one read never takes more than that,
 and when the node falls behind, one wake-up parses many frames (and answers them in one send).
 The bytes are handed to the node as a view of that buffer, valid only during the call.
+Until the peer's handshake is complete a connection reads into a small buffer instead
+(HANDSHAKE_READ_SIZE): a flood of connections that never handshake, or that are refused at
+once, costs a few KiB each, not a megabyte [SEC-7].
 
 When the socket's write buffer is above its high-water mark, file blocks the swarm asked
 us to send are queued as (index, offset, length) and only read from disk once the buffer has
@@ -31,6 +34,7 @@ from collections import deque
 from typing import Any, Protocol
 
 READ_SIZE = 1024 * 1024
+HANDSHAKE_READ_SIZE = 4096  # before the handshake: a handshake frame is at most 354 bytes
 WRITE_HIGH_WATER = 1024 * 1024
 WRITE_LOW_WATER = 256 * 1024
 BATCH_BYTES = 1024 * 1024
@@ -90,8 +94,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.dial_port = dial_port
         self.conn_id = -1
         self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        self._view = memoryview(bytearray(HANDSHAKE_READ_SIZE))
         self._queue: deque[bytes | PendingBlock] = deque()
         self._write_paused = False
         self._pause_reasons: set[str] = set()  # "queue" (our sends back up), "disk" (writes lag)
@@ -122,6 +125,11 @@ class PeerProtocol(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
+
+    def handshake_done(self) -> None:
+        """The peer is admitted: read in large chunks from now on (see the module doc)."""
+        if len(self._view) < READ_SIZE:
+            self._view = memoryview(bytearray(READ_SIZE))
 
     def buffer_updated(self, nbytes: int) -> None:
         with self._view[:nbytes] as data:  # (the core copies what it keeps)
