@@ -90,3 +90,18 @@ def test_json_piece_lines_flushed_at_once_without_event_loop() -> None:
     reporter = JsonReporter(out)
     reporter.handle(ev.PieceDone(index=0, peers=()))
     assert len(out.flushed) == 1
+
+
+def test_plain_lines_say_what_holds_the_download_up() -> None:
+    """[BEH-14, BEH-15] Waiting for a peer and failed pieces are shown as they happen."""
+    out = io.StringIO()
+    reporter = PlainReporter(out, interval=0)
+    reporter.handle(ev.Waiting(waiting_for="10.0.0.1:6881: connection refused", retry_in=4.0))
+    reporter.handle(ev.PieceBad(index=7, peers=("ab" * 20,), failed=1, give_up_in=300.0))
+    reporter.handle(ev.PieceBad(index=9, peers=("ab" * 20,), failed=2, give_up_in=12.4))
+    assert out.getvalue().splitlines() == [
+        "Waiting for a peer (10.0.0.1:6881: connection refused); retrying in 4s",
+        "Piece 7 failed verification (from abababababab); fetching it again",
+        "Piece 9 failed verification (from abababababab); fetching it again "
+        "(2 failed pieces still missing; giving up in 12s without progress)",
+    ]

@@ -42,6 +42,7 @@ from p2pshare_core.states import Role
 
 class Behaviour(Enum):
     CORRUPT = "corrupt"  # serves every block with its bytes flipped
+    CORRUPT_ONE = "corrupt-one"  # serves piece 0 with one byte flipped, the rest correctly
     LYING_BITFIELD = "lying-bitfield"  # claims every piece, rejects every request
     LYING_HAVE = "lying-have"  # empty bitfield, then a have for every piece, then rejects
     UNSOLICITED = "unsolicited"  # sends a piece nobody asked for
@@ -66,6 +67,7 @@ class HostilePeer:
     pex_target: str = "127.0.0.99"
     port: int = 0
     accepted: int = 0
+    pex_rounds: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
 
@@ -154,6 +156,8 @@ class HostilePeer:
             data = self.data[start : start + event.length]
             if b is Behaviour.CORRUPT:
                 data = bytes(x ^ 0xFF for x in data)
+            elif b is Behaviour.CORRUPT_ONE and event.index == 0 and event.offset == 0:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             return [conn.send(Piece(index=event.index, offset=event.offset, data=data))]
         if isinstance(event, MetainfoRequest):
             blob = m.encode()
@@ -177,4 +181,5 @@ class HostilePeer:
                 )
                 writer.write(conn.send(Peers(entries=entries)))
                 await writer.drain()
+                self.pex_rounds += 1
                 await asyncio.sleep(2.05)

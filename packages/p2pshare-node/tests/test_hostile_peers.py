@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import struct
+import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from p2pshare_core import constants as C
+from p2pshare_core.codec import encode
+from p2pshare_core.events import Bitfield, Handshake
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
+from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.node import Node
 from p2pshare_node.sharing import build_metainfo
 
@@ -94,7 +102,9 @@ class Scene:
         self.nodes.append(node)
         return node, Recorder(node)
 
-    def assert_only_the_download_was_written(self) -> None:
+    async def assert_only_the_download_was_written(self) -> None:
+        """After the nodes stop (a running download holds NAME.part.lock): only the file."""
+        await self.close()
         assert sorted(p.name for p in self.out.iterdir()) == ["data.bin"]
         assert (self.out / "data.bin").read_bytes() == self.data
         assert sorted(p.name for p in self.tmp.iterdir()) == ["out", "seed"]
@@ -102,7 +112,7 @@ class Scene:
 
     async def close(self) -> None:
         for node in reversed(self.nodes):
-            await node.close()
+            await node.close()  # (safe to call twice)
         for peer in self.peers:
             await peer.close()
 
@@ -147,7 +157,7 @@ async def test_hostile_first_bootstrap_beside_an_honest_seeder(
     leecher, rec = scene.leecher(("127.0.0.1", bad.port), ("127.0.0.1", honest.listen_port))
     await leecher.start()
     await asyncio.wait_for(leecher.wait_complete(), 60)
-    scene.assert_only_the_download_was_written()
+    await scene.assert_only_the_download_was_written()
     expected = VIOLATIONS[behaviour]
     if expected == "banned":
         bans = rec.of(ev.PeerBanned)
@@ -155,5 +165,135 @@ async def test_hostile_first_bootstrap_beside_an_honest_seeder(
         assert rec.of(ev.PieceBad)
     elif expected is not None:
         reasons = _down_reasons(rec)
-        print(behaviour, reasons)
         assert any(expected in r for r in reasons), reasons
+
+
+async def _open(host: str, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the node from `source` (another 127/8 address: another "host")."""
+    return await asyncio.open_connection(host[0], host[1], local_addr=(source, 0))  # type: ignore[arg-type]
+
+
+async def _first_frame(reader: asyncio.StreamReader) -> int:
+    """The message id of the first frame the node sends (0x00 handshake, 0x0F error)."""
+    length, message_id = struct.unpack(">IB", await reader.readexactly(5))
+    await reader.readexactly(length - 1)
+    return message_id
+
+
+async def test_connection_floods_do_not_lock_out_a_downloader(scene: Scene) -> None:
+    """Hole 4 [SEC-6, SEC-7]: one host opens 50 connections that handshake and stay silent,
+    20 more hosts open 10 half-open connections each; an honest downloader still gets in at
+    once, and the seeder's memory stays bounded (a 4 KiB read buffer per connection before the
+    handshake, not 1 MiB). Before: every slot was taken and `get` exited at once with "too
+    many connections"; the flood cost 1 MiB per accepted socket."""
+    seeder = await scene.seeder()
+    target = ("127.0.0.1", seeder.listen_port)
+    meta = scene.meta
+    conns: list[asyncio.StreamWriter] = []
+    tracemalloc.start()
+    try:
+        silent_ok = 0
+        for n in range(50):  # one host: handshake, bitfield, then silence
+            reader, writer = await _open(target, "127.0.0.66")
+            conns.append(writer)
+            if await _first_frame(reader) != 0:
+                continue  # refused with an error as the first frame [SEC-6]
+            hs = Handshake.for_share(
+                peer_id=bytes([0x20, n]) + bytes(18),
+                listen_port=0,
+                share_id=meta.share_id,
+                summary=meta.summary,
+            )
+            empty = Bitfield(bits=bytes(-(-meta.piece_count // 8)))
+            writer.write(encode(hs) + encode(empty))
+            silent_ok += 1
+        for n in range(200):  # half-open: connect, never say anything
+            _, writer = await _open(target, f"127.0.1.{n // 10 + 1}")
+            conns.append(writer)
+        await asyncio.sleep(0)  # (the node has accepted them by the time it answers the probe)
+        leecher, rec = scene.leecher(target)
+        await leecher.start()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"\nflood: 250 connections, peak traced memory {peak / 2**20:.1f} MiB")
+    try:
+        await asyncio.wait_for(leecher.wait_complete(), 60)
+    finally:
+        for writer in conns:
+            writer.close()
+    assert silent_ok == C.MAX_CONNECTIONS_PER_HOST
+    assert peak < 32 * 2**20, f"{peak / 2**20:.1f} MiB under a 250-connection flood"
+    assert not rec.of(ev.Waiting)  # got in at once
+    await scene.assert_only_the_download_was_written()
+
+
+async def test_seeder_not_up_yet_is_waited_for(scene: Scene) -> None:
+    """Issue #16 "Connecting" [BEH-14]: `get` started before the seeder retries with backoff,
+    says what it waits for, and downloads once the seeder is up (before: exit in 0.26 s)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    leecher, rec = scene.leecher(("127.0.0.1", port), give_up_after=60.0)
+    starting = asyncio.create_task(leecher.start())
+    waiting = await rec.wait(lambda e: isinstance(e, ev.Waiting), 20)
+    assert f"127.0.0.1:{port}" in waiting.waiting_for  # type: ignore[attr-defined]
+    assert "refused" in waiting.waiting_for  # type: ignore[attr-defined]
+    await scene.seeder(listen_port=port)
+    await asyncio.wait_for(starting, 30)
+    await asyncio.wait_for(leecher.wait_complete(), 60)
+    await scene.assert_only_the_download_was_written()
+
+
+async def test_one_bad_piece_from_the_only_seeder_gives_up_clearly(scene: Scene) -> None:
+    """Hole 2, downloader half [BEH-15]: the only seeder serves one corrupt piece (its parole
+    stays positive: no ban). Each failure is reported as it happens, and the download gives up
+    with an integrity error once no piece was verified for the give-up time (before: it sat
+    at 97 % forever, silently, because a peer was connected)."""
+    bad = await scene.hostile(Behaviour.CORRUPT_ONE)
+    leecher, rec = scene.leecher(("127.0.0.1", bad.port), give_up_after=2.0)
+    await leecher.start()
+    with pytest.raises(NodeError) as failed:
+        await asyncio.wait_for(leecher.wait_closed(), 30)
+    assert failed.value.kind is ErrorKind.INTEGRITY
+    assert "failed verification" in failed.value.message
+    assert [e.index for e in rec.of(ev.PieceBad)][:1] == [0]  # type: ignore[attr-defined]
+    assert not rec.of(ev.PeerBanned)
+    assert sorted(p.name for p in scene.tmp.iterdir()) == ["out", "seed"]
+
+
+async def test_pex_flood_and_a_misbehaving_peer_are_dialled_slowly(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 7 [SEC-9, SEC-10]: a peer lists 50 ports of one third-party host every 2 s; another
+    breaks the protocol after each handshake. The downloader dials the listed host at most
+    HOST_DIAL_RATE a second after a burst (before: ~30/s, a port scan), and redials the
+    misbehaving peer after 2, 4, 8 ... s (before: every second)."""
+    dials: list[tuple[float, str, int]] = []
+    dial = Node._dial
+
+    def record(self: Node, host: str, port: int) -> None:
+        if self is leecher:  # (the seeder meets the flooder by PEX and is paced on its own)
+            dials.append((time.monotonic(), host, port))
+        dial(self, host, port)
+
+    monkeypatch.setattr(Node, "_dial", record)
+    honest = await scene.seeder(max_upload_rate=256 * 1024)
+    flood = await scene.hostile(Behaviour.PEX_FLOOD)
+    garbage = await scene.hostile(Behaviour.GARBAGE, peer_id=b"\x55" * 20)
+    leecher, _ = scene.leecher(
+        ("127.0.0.1", honest.listen_port),
+        ("127.0.0.1", flood.port),
+        ("127.0.0.1", garbage.port),
+    )
+    started = time.monotonic()
+    await leecher.start()
+    await asyncio.sleep(6.5)  # a measurement window (rates), not a synchronisation
+    elapsed = time.monotonic() - started
+    scanned = [t for t, host, _ in dials if host == flood.pex_target]
+    print(f"\nPEX flood: {len(scanned)} dials to the listed host in {elapsed:.1f} s")
+    assert scanned, "the PEX list was never dialled (the test would prove nothing)"
+    assert len(scanned) <= C.HOST_DIAL_BURST + C.HOST_DIAL_RATE * elapsed + 1
+    redials = [t for t, _, port in dials if port == garbage.port]
+    print(f"misbehaving peer: {len(redials)} dials in {elapsed:.1f} s")
+    assert 2 <= len(redials) <= 3, redials  # at 0, ~2 and ~6 s (+ the probe, not a dial)

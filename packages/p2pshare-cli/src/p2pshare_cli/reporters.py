@@ -134,7 +134,7 @@ def status_line(event: ev.PieceBad | ev.Waiting) -> str:
     line = f"Piece {event.index} failed verification (from {peers}); fetching it again"
     if event.failed > 1 and event.give_up_in is not None:
         line += (
-            f" ({event.failed} failed since the last good piece; giving up in "
+            f" ({event.failed} failed pieces still missing; giving up in "
             f"{event.give_up_in:.0f}s without progress)"
         )
     return line

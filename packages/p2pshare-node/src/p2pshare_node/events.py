@@ -80,7 +80,7 @@ class PieceBad(NodeEvent):
     kind: ClassVar[str] = "piece-failed"
     index: int
     peers: tuple[str, ...]
-    failed: int = 1  # pieces failed since the last verified one
+    failed: int = 1  # pieces that failed and are still missing (this one included)
     give_up_in: float | None = None  # seconds before the download gives up without progress
 
 

@@ -595,7 +595,7 @@ class Node:
     # --- actions -----------------------------------------------------------------------------
     def _on_piece_verified(self, action: act.PieceVerified) -> None:
         self._verified.add(action.index)
-        self._give_up.piece_verified(self._now())
+        self._give_up.piece_verified(action.index, self._now())
         if self._download is not None:
             self._download.piece_verified(action.index)
         if self._state is not None:
@@ -609,12 +609,12 @@ class Node:
 
     def _on_piece_failed(self, action: act.PieceFailed) -> None:
         """Reported as it happens [BEH-15]: a stalled download is never silent."""
-        self._give_up.piece_failed()
+        self._give_up.piece_failed(action.index)
         self._emit(
             ev.PieceBad(
                 index=action.index,
                 peers=tuple(p.hex() for p in action.peers),
-                failed=self._give_up.failed_since_progress,
+                failed=self._give_up.failing,
                 give_up_in=self._give_up.give_up_in(self._now()),
             )
         )
