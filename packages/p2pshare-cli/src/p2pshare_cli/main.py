@@ -14,6 +14,7 @@ import click
 from p2pshare_core.constants import MAX_CONNECTIONS_PER_HOST
 from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
+from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.errors import NodeError
 from p2pshare_node.faults import Fault
@@ -22,6 +23,7 @@ from p2pshare_node.node import Node
 from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
 from p2pshare_cli.reporters import MAX_MESSAGE, Reporter, make_reporter
 from p2pshare_cli.safetext import printable
+from p2pshare_cli.seeding import DEFAULT_IDLE, DEFAULT_RATIO, SeedPolicy
 from p2pshare_cli.units import format_bytes, format_iec, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -68,6 +70,8 @@ def _advertise(
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
 
+
+SEED_CHECK_INTERVAL = 1.0  # seconds between two looks at the seeding policy
 
 FAULTS = click.Choice([f.value for f in Fault])
 
@@ -173,7 +177,7 @@ def share(
         max_connections_per_host=max_per_host,
         faults=frozenset(Fault(f) for f in faults),
     )
-    sys.exit(_run(config, json_output, exit_when_done=False))
+    sys.exit(_run(config, json_output, None))
 
 
 @cli.command(context_settings=CONTEXT, epilog=EPILOG)
@@ -196,7 +200,31 @@ def share(
     help="Another peer to contact first (repeatable).",
 )
 @click.option(
-    "--exit-when-done", is_flag=True, help="Exit 0 once the file is complete and verified."
+    "--exit-when-done",
+    is_flag=True,
+    help="Exit 0 once the file is complete and verified, without seeding.",
+)
+@click.option(
+    "--seed-ratio",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RATIO,
+    show_default=True,
+    metavar="RATIO",
+    help="After the download, seed until this many times the file's size is uploaded "
+    "(0 = no ratio limit).",
+)
+@click.option(
+    "--seed-time",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MINUTES",
+    help="After the download, seed at most this many minutes.",
+)
+@click.option(
+    "--seed",
+    "seed_forever",
+    is_flag=True,
+    help="After the download, seed until Ctrl-C (no ratio, time or idle limit).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file of the same name.")
 @click.option(
@@ -214,6 +242,9 @@ def get(
     output_dir: Path,
     peers: tuple[tuple[str, int], ...],
     exit_when_done: bool,
+    seed_ratio: float,
+    seed_time: float | None,
+    seed_forever: bool,
     force: bool,
     give_up: float,
     port: int,
@@ -224,12 +255,25 @@ def get(
     max_upload_rate: int | None,
     faults: tuple[str, ...],
 ) -> None:
-    """Download the file LINK names into a directory, then keep seeding it.
+    """Download the file LINK names into a directory, then seed it for a while.
 
     LINK is a share link (p2pshare://HOST:PORT/SHAREID) or just HOST:PORT of any peer,
     which is then asked what it shares. A download interrupted in any way resumes when the
-    same command is run again.
+    same command is run again. After the download, `get` keeps seeding until it has uploaded
+    the file's size (--seed-ratio 1), or until no peer has wanted anything for 5 minutes,
+    whichever comes first; --seed-time adds a time limit, --seed seeds until Ctrl-C and
+    --exit-when-done does not seed.
     """
+    if seed_forever and (exit_when_done or seed_time is not None):
+        raise click.UsageError("--seed (until Ctrl-C) contradicts --exit-when-done / --seed-time")
+    policy: SeedPolicy | None
+    if seed_forever:
+        policy = None
+    elif exit_when_done:
+        policy = SeedPolicy(ratio=None, seconds=0, idle=None)
+    else:
+        seconds = None if seed_time is None else seed_time * 60
+        policy = SeedPolicy(ratio=seed_ratio or None, seconds=seconds, idle=DEFAULT_IDLE)
     try:
         parsed = parse_link(link)
     except ValueError as exc:
@@ -249,7 +293,7 @@ def get(
         max_connections_per_host=max_per_host,
         faults=frozenset(Fault(f) for f in faults),
     )
-    sys.exit(_run(config, json_output, exit_when_done=exit_when_done))
+    sys.exit(_run(config, json_output, policy))
 
 
 @cli.command(context_settings=CONTEXT, epilog=EPILOG)
@@ -305,12 +349,12 @@ def demo(
     )
 
 
-def _run(config: NodeConfig, json_output: bool, *, exit_when_done: bool) -> int:
+def _run(config: NodeConfig, json_output: bool, policy: SeedPolicy | None) -> int:
     """Run one node until done/Ctrl-C and turn the outcome into an exit code."""
     reporter = make_reporter(json_output)
     holder: list[Node] = []
     try:
-        return asyncio.run(_serve(config, reporter, holder, exit_when_done=exit_when_done))
+        return asyncio.run(_serve(config, reporter, holder, policy))
     except (KeyboardInterrupt, Terminated) as stop:
         node = holder[0] if holder else None
         if config.seeding or (node is not None and node.complete):
@@ -333,8 +377,9 @@ def _on_sigterm(task: asyncio.Task[int], flag: list[bool]) -> None:
 
 
 async def _serve(
-    config: NodeConfig, reporter: Reporter, holder: list[Node], *, exit_when_done: bool
+    config: NodeConfig, reporter: Reporter, holder: list[Node], policy: SeedPolicy | None
 ) -> int:
+    """Run the node; a download then seeds as `policy` says (None: until Ctrl-C)."""
     node = Node(config)
     holder.append(node)
     node.add_listener(reporter.handle)
@@ -347,8 +392,10 @@ async def _serve(
         await node.start()
         if config.seeding:
             _announce(node, reporter)
-        if exit_when_done:
+        if policy is not None and not config.seeding:
             await node.wait_complete()
+            if policy.seeds:
+                await _seed_until(node, reporter, policy)
             return ExitCode.OK
         await node.wait_closed()
         return ExitCode.OK
@@ -363,6 +410,47 @@ async def _serve(
         raise
     finally:
         await node.close()  # [ERR-8] SHUTDOWN to every peer, resume state saved
+
+
+async def _seed_until(node: Node, reporter: Reporter, policy: SeedPolicy) -> None:
+    """Seed after the download until the policy says enough (or the node fails: raises)."""
+    loop = asyncio.get_running_loop()
+    completed_at = last_upload_at = loop.time()
+    state = {"uploaded": 0}
+
+    def watch(event: ev.NodeEvent) -> None:
+        nonlocal last_upload_at
+        if isinstance(event, ev.Progress):
+            if event.uploaded > state["uploaded"]:
+                last_upload_at = loop.time()
+            state["uploaded"] = event.uploaded
+
+    node.add_listener(watch)
+    meta = node.metainfo
+    size = meta.file_size if meta is not None else 0
+    peers = node.peer_count
+    reporter.info(
+        f"Seeding to {peers} peer{'' if peers == 1 else 's'} {policy.describe()} - Ctrl-C to stop"
+    )
+    closed = asyncio.ensure_future(node.wait_closed())
+    try:
+        while True:
+            done, _ = await asyncio.wait({closed}, timeout=SEED_CHECK_INTERVAL)
+            if done:
+                closed.result()  # a failure while seeding: NodeError for the caller
+                return
+            reason = policy.reason_to_stop(
+                now=loop.time(),
+                completed_at=completed_at,
+                last_upload_at=last_upload_at,
+                uploaded=state["uploaded"],
+                size=size,
+            )
+            if reason is not None:
+                reporter.info(f"Stopped seeding: {reason}.")
+                return
+    finally:
+        closed.cancel()
 
 
 def _announce(node: Node, reporter: Reporter) -> None:

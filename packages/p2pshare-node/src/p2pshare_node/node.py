@@ -140,6 +140,11 @@ class Node:
         return self._advertised
 
     @property
+    def peer_count(self) -> int:
+        """Peers connected now (handshakes done)."""
+        return len(self._peers)
+
+    @property
     def complete(self) -> bool:
         return self._complete
 

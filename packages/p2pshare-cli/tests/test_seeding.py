@@ -1,0 +1,53 @@
+"""After the download, `get` seeds for a while and then ends on its own (issue #16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from p2pshare_cli.seeding import SeedPolicy
+
+from .conftest import DONE_TIMEOUT, Swarm, random_file, run_cli
+
+
+def _stop(policy: SeedPolicy, *, now: float, last: float = 0.0, up: int = 0) -> str | None:
+    return policy.reason_to_stop(
+        now=now, completed_at=0.0, last_upload_at=last, uploaded=up, size=1000
+    )
+
+
+def test_default_policy_stops_at_ratio_one_or_when_idle() -> None:
+    policy = SeedPolicy()
+    assert policy.seeds and "ratio 1" in policy.describe() and "5 min" in policy.describe()
+    assert _stop(policy, now=10, last=9, up=999) is None
+    assert "1.00x" in (_stop(policy, now=10, last=9, up=1000) or "")
+    assert _stop(policy, now=299, last=0) is None
+    assert "no peer wanted anything" in (_stop(policy, now=300, last=0) or "")
+    assert _stop(policy, now=400, last=200) is None  # uploads keep it going
+
+
+def test_seed_time_and_exit_when_done() -> None:
+    timed = SeedPolicy(ratio=None, seconds=60, idle=None)
+    assert _stop(timed, now=59, up=10**9) is None
+    assert "--seed-time" in (_stop(timed, now=60) or "")
+    assert not SeedPolicy(ratio=None, seconds=0, idle=None).seeds
+    assert SeedPolicy(ratio=None, seconds=None, idle=None).describe() == "until Ctrl-C"
+    empty = SeedPolicy().reason_to_stop(now=0, completed_at=0, last_upload_at=0, uploaded=0, size=0)
+    assert empty is not None
+
+
+@pytest.mark.slow
+async def test_get_seeds_then_exits_on_its_own(swarm: Swarm, tmp_path: Path) -> None:
+    """No --exit-when-done: a line says it seeds and until when, then it exits 0 by itself."""
+    source = tmp_path / "data.bin"
+    random_file(source, 300_000)
+    _, link = await swarm.seed("seeder", source)
+    leecher = await swarm.get("leecher", link, "--seed-time", "0.02")  # 1.2 s
+    assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+    assert "Seeding to 1 peer until ratio 1 or 1.2 s of seeding" in leecher.stderr
+    assert "Stopped seeding: seeded for 1.2 s (--seed-time)." in leecher.stderr
+
+
+def test_seed_forever_contradicts_exit_when_done() -> None:
+    result = run_cli("get", "127.0.0.1:9", "--seed", "--exit-when-done")
+    assert result.returncode == 2 and "contradicts" in result.stderr
