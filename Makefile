@@ -11,7 +11,7 @@ export NO_MKDOCS_2_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint typecheck unit demo docs docs-serve bench bench-quick clean
+.PHONY: venv test lint typecheck unit demo docs docs-serve bench bench-quick clean mutants
 
 venv: $(VENV)/.synced
 
@@ -35,6 +35,10 @@ typecheck: venv
 
 unit: venv
 	$(BIN)/pytest --cov=p2pshare_core --cov-branch --cov-report=term:skip-covered --cov-fail-under=95 -p no:cacheprovider
+
+## mutants: the conformance suite against every broken reference node (catch rate per section)
+mutants: venv
+	$(BIN)/python conformance/tests/mutants/run.py $(MUTANTS_ARGS)
 
 ## demo: a seeder and four leechers on loopback, live
 demo: venv

@@ -14,7 +14,14 @@ from conformance.discover import discover
 from conformance.outcomes import CaseResult, Closed, Fail, Outcome, Timeout, Unsupported
 from conformance.registry import Case, wire_cases
 from conformance.replay import load_replay, run_replay
-from conformance.report import junit_xml, section_table, summary_line, write_json
+from conformance.report import (
+    failure_details,
+    junit_xml,
+    requirement_table,
+    section_table,
+    summary_line,
+    write_json,
+)
 from conformance.runner import run_case
 from conformance.selection import select
 from helpers import case_named, run_one
@@ -191,3 +198,25 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert ET.parse(junit).getroot().find(".//failure") is not None
         saved = list(Path(replays).glob("*.json"))
         assert main(["--target", f"127.0.0.1:{bad.port}", "--replay", str(saved[0])]) == 1
+
+
+def test_report_leads_with_the_first_specific_failure() -> None:
+    """One broken behaviour failing many cases through the health check is folded into one
+    line; the first specific failure is named first."""
+    health = "target unhealthy after this case: closed: ..."
+    results = [
+        CaseResult("a/ok", "a", ("FRAME-1",), "MUST", Outcome.PASS),
+        CaseResult("a/h1", "a", ("FRAME-2",), "MUST", Outcome.FAIL, message=health),
+        CaseResult("b/specific", "b", ("MSG-3",), "MUST", Outcome.FAIL, message="wrong code"),
+        *(
+            CaseResult(f"c/h{i}", "c", ("MSG-4",), "MUST", Outcome.FAIL, message=health)
+            for i in range(5)
+        ),
+    ]
+    text = failure_details(results)
+    assert text.splitlines()[0].startswith("First specific failure: b/specific [MSG-3]; 6 more")
+    assert text.index("b/specific") < text.index("a/h1")
+    assert "HEALTH ONLY (5 more): c/h0" in text
+    table = requirement_table(results)
+    assert "MSG-3      FAIL        b/specific (fail)" in table
+    assert "FRAME-1    pass        a/ok" in table

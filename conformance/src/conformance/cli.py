@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the target's configured connection limit (DUP-7): fail it if it serves more",
     )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="S",
+        help="the target's IDLE_TIMEOUT setting: run the FRAME-10 case (--strict) with it",
+    )
+    p.add_argument(
+        "--keepalive-interval",
+        type=float,
+        metavar="S",
+        help="the target's KEEPALIVE_INTERVAL setting: run the FRAME-9 case (--strict) with it",
+    )
     p.add_argument("--spec", type=Path, help="spec/protocol.md to read requirements from")
     p.add_argument("-v", "--verbose", action="store_true", help="print the wire log as it happens")
     p.add_argument(
@@ -140,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         replay_dir=args.replay_dir,
         connection_limit=args.connection_limit,
+        idle_timeout=args.idle_timeout,
+        keepalive_interval=args.keepalive_interval,
     )
     if args.replay:
         return replay_main(args.replay, opts)

@@ -9,6 +9,7 @@ from p2pshare_core.bitfield import Bitfield
 from p2pshare_core.events import Handshake
 from p2pshare_core.metainfo import Metainfo, ShareSummary
 
+from conformance.frames import Received
 from conformance.wire import Trace, Wire
 
 
@@ -26,6 +27,8 @@ class Options:
     verbose: bool = False
     replay_dir: str | None = None
     connection_limit: int | None = None  # the target's configured limit, if known
+    idle_timeout: float | None = None  # the target's IDLE_TIMEOUT setting, if known
+    keepalive_interval: float | None = None  # the target's KEEPALIVE_INTERVAL, if known
 
 
 @dataclass
@@ -77,6 +80,12 @@ class CaseContext:
         )
         self._wires.append(wire)
         return wire
+
+    def last_frame(self) -> Received | None:
+        """The last frame received on the newest connection, if any."""
+        if not self._wires or not self._wires[-1].received:
+            return None
+        return self._wires[-1].received[-1]
 
     def close_all(self) -> None:
         for wire in self._wires:

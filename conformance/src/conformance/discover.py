@@ -64,6 +64,7 @@ def fetch_metainfo(wire: Wire, share_id: bytes) -> tuple[Metainfo | None, str | 
 def discover(opts: Options, trace: Trace | None = None) -> TargetInfo:
     """Connect once, complete the handshake, read the bitfield and fetch the metainfo."""
     trace = trace or Trace(verbose=opts.verbose)
+    stage = "the target's handshake [HS-1, HS-11]"
     try:
         wire = Wire(opts.host, opts.port, trace=trace, number=0, timeout=opts.timeout)
         hs = wire.expect(ExpectMessage(("handshake",), skip=("keepalive",)))
@@ -87,12 +88,13 @@ def discover(opts: Options, trace: Trace | None = None) -> TargetInfo:
             )
             + craft.bitfield(craft.empty_bitfield(count))
         )
+        stage = "the target's bitfield right after its handshake [BF-1]"
         bf = wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))
         assert bf is not None
         try:
             bits = Bitfield.from_bytes(count, bytes.fromhex(str(bf.fields["bits"])))
         except ValueError as exc:
-            raise TargetUnusable(f"target's bitfield is invalid: {exc}") from exc
+            raise TargetUnusable(f"target's bitfield is invalid [BF-2, BF-3]: {exc}") from exc
         try:
             metainfo, problem = fetch_metainfo(wire, theirs.share_id)
         except CaseStop as exc:
@@ -100,6 +102,7 @@ def discover(opts: Options, trace: Trace | None = None) -> TargetInfo:
         wire.close()
     except CaseStop as exc:
         raise TargetUnusable(
-            f"{exc.message}; expected {exc.expected or '-'}, got {exc.actual or '-'}"
+            f"{exc.message} while reading {stage}; expected {exc.expected or '-'}, "
+            f"got {exc.actual or '-'}"
         ) from exc
     return TargetInfo(handshake=theirs, bitfield=bits, metainfo=metainfo, metainfo_error=problem)

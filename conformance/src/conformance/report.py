@@ -38,11 +38,34 @@ def section_table(results: list[CaseResult]) -> str:
     return "\n".join(lines)
 
 
+HEALTH_PREFIX = "target unhealthy after this case"
+
+
+def is_health_only(r: CaseResult) -> bool:
+    """The case itself passed; only the health check after it found the target broken."""
+    return r.outcome.is_failure and r.message.startswith(HEALTH_PREFIX)
+
+
 def failure_details(results: list[CaseResult]) -> str:
+    """Specific failures first (in run order), then the cases that failed only through the
+    health check, folded into one line: one broken behaviour can fail dozens of cases that way,
+    and the first specific failure is the one to read."""
+    failures = [r for r in results if r.outcome.is_failure]
+    specific = [r for r in failures if not is_health_only(r)]
+    health = [r for r in failures if is_health_only(r)]
     lines = []
-    for r in results:
-        if not r.outcome.is_failure:
-            continue
+    if specific and health:
+        first = specific[0]
+        lines.append(
+            f"First specific failure: {first.name} [{', '.join(first.requirements)}]; "
+            f"{len(health)} more case(s) failed only the health check after them."
+        )
+    elif health:
+        lines.append(
+            f"{len(health)} case(s) passed but left the target unable to serve a fresh "
+            f"connection; the first was {health[0].name}: {health[0].actual}"
+        )
+    for r in specific + health[:1]:
         lines.append(f"{r.outcome.value.upper()}: {r.name} [{', '.join(r.requirements)}]")
         lines.append(f"    {r.message}")
         if r.expected:
@@ -57,6 +80,36 @@ def failure_details(results: list[CaseResult]) -> str:
             lines.append(
                 f"    replay:   python -m conformance --target HOST:PORT --replay {r.replay_path}"
             )
+    if len(health) > 1:
+        names = ", ".join(r.name for r in health[1:8]) + (" ..." if len(health) > 8 else "")
+        lines.append(f"HEALTH ONLY ({len(health) - 1} more): {names}")
+    return "\n".join(lines)
+
+
+def by_requirement(results: list[CaseResult]) -> dict[str, list[CaseResult]]:
+    """Requirement ID -> the cases of this run that cite it, in run order."""
+    out: dict[str, list[CaseResult]] = {}
+    for r in results:
+        for rid in r.requirements:
+            out.setdefault(rid, []).append(r)
+    return dict(sorted(out.items(), key=lambda kv: _id_key(kv[0])))
+
+
+def _id_key(rid: str) -> tuple[str, int]:
+    prefix, _, num = rid.partition("-")
+    return prefix, int(num) if num.isdigit() else 0
+
+
+def requirement_table(results: list[CaseResult]) -> str:
+    """One line per requirement: its verdict in this run and the cases that cover it."""
+    lines = []
+    for rid, cases in by_requirement(results).items():
+        failed = [c for c in cases if c.outcome.is_failure]
+        passed = [c for c in cases if c.outcome == Outcome.PASS]
+        verdict = "FAIL" if failed else ("pass" if passed else "unsupported")
+        names = ", ".join(c.name + ("" if c.outcome == Outcome.PASS else f" ({c.outcome.value})")
+                          for c in cases)  # fmt: skip
+        lines.append(f"{rid:<10} {verdict:<11} {names}")
     return "\n".join(lines)
 
 
@@ -69,6 +122,9 @@ def summary_line(results: list[CaseResult], elapsed: float) -> str:
 
 
 def print_report(results: list[CaseResult], elapsed: float, out: TextIO) -> None:
+    out.write(
+        "\nby requirement (cases of this run citing it):\n" + requirement_table(results) + "\n"
+    )
     out.write("\n" + section_table(results) + "\n\n")
     details = failure_details(results)
     if details:
@@ -139,5 +195,9 @@ def write_json(
         "exit_code": exit_code,
         "summary": {o.value: sum(1 for r in results if r.outcome == o) for o in COLUMNS},
         "results": [r.to_json() for r in results],
+        "requirements": {
+            rid: [{"case": c.name, "outcome": c.outcome.value} for c in cases]
+            for rid, cases in by_requirement(results).items()
+        },
     }
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")

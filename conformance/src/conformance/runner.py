@@ -13,7 +13,7 @@ from conformance.context import CaseContext, Options, TargetInfo
 from conformance.outcomes import CaseResult, CaseStop, Outcome
 from conformance.registry import Case
 from conformance.replay import save_replay
-from conformance.session import check_piece_hash, open_session
+from conformance.session import Session, check_piece_hash, open_session
 from conformance.wire import Trace
 
 
@@ -66,7 +66,7 @@ def health_check(opts: Options, target: TargetInfo) -> str | None:
     trace = Trace(verbose=opts.verbose)
     ctx = CaseContext(opts=opts, target=target, rng=random.Random(1), trace=trace)
     try:
-        session = open_session(ctx)
+        session = _open_with_backoff(ctx, opts)
         if target.metainfo is not None and target.pieces_held():
             index = target.pieces_held()[0]
             try:
@@ -83,6 +83,23 @@ def health_check(opts: Options, target: TargetInfo) -> str | None:
         return f"{stop.outcome.value}: {stop.message} (expected {stop.expected}, got {stop.actual})"
     finally:
         ctx.close_all()
+
+
+def _open_with_backoff(ctx: CaseContext, opts: Options) -> Session:
+    """A session, redialing with backoff while the target refuses with TOO_MANY_CONNECTIONS:
+    the connections the case just closed may still count for a moment (DUP-8)."""
+    deadline = time.monotonic() + max(5.0, 2 * opts.timeout)
+    delay = 0.05
+    while True:
+        try:
+            return open_session(ctx)
+        except CaseStop:
+            last = ctx.last_frame()
+            refused = last is not None and last.name == "error" and last.fields.get("code") == 17
+            if not refused or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay *= 2
 
 
 def run_all(

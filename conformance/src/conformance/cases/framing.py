@@ -9,7 +9,9 @@ from p2pshare_core import constants as C
 from conformance import craft
 from conformance.cases._util import E, expect_error_close, probe_block, read_handshake, sentinel
 from conformance.context import CaseContext
-from conformance.expect import ExpectMessage
+from conformance.expect import ExpectClose, ExpectMessage
+from conformance.frames import HARMLESS
+from conformance.outcomes import Unsupported
 from conformance.registry import case
 from conformance.session import open_session, our_handshake
 
@@ -201,3 +203,30 @@ def eof_at_boundary_closes(ctx: CaseContext) -> None:
     s = open_session(ctx)
     s.wire.shutdown_write()
     expect_error_close(s.wire, E.SHUTDOWN, error_required=False)
+
+
+def _timer(ctx: CaseContext, value: float | None, option: str, default: float) -> float:
+    """A target timer the user told us; the defaults exceed the suite's time budget."""
+    if value is None:
+        raise Unsupported(
+            f"pass {option} with the target's setting (the default {default:g} s is longer "
+            "than a suite run); a short setting shows the same behaviour"
+        )
+    return value
+
+
+@case("keepalive-sent", section=SECTION, requirements=("FRAME-9",), level="SHOULD")
+def keepalive_sent(ctx: CaseContext) -> None:
+    """A target that has sent nothing for KEEPALIVE_INTERVAL sends a keepalive."""
+    interval = _timer(ctx, ctx.opts.keepalive_interval, "--keepalive-interval", 30)
+    s = open_session(ctx)
+    others = tuple(n for n in HARMLESS if n != "keepalive")
+    s.wire.expect(ExpectMessage(("keepalive",), skip=others), timeout=interval + ctx.opts.timeout)
+
+
+@case("idle-timeout", section=SECTION, requirements=("FRAME-10",), level="SHOULD")
+def idle_timeout(ctx: CaseContext) -> None:
+    """A peer silent for IDLE_TIMEOUT (not even a keepalive) is dropped with TIMEOUT."""
+    idle = _timer(ctx, ctx.opts.idle_timeout, "--idle-timeout", 120)
+    s = open_session(ctx)
+    s.wire.expect(ExpectClose((int(E.TIMEOUT),)), timeout=idle + ctx.opts.timeout)

@@ -140,7 +140,7 @@ def bitfield_honest(obs: Observation) -> None:
 def discards_corrupt(obs: Observation) -> None:
     """A piece received corrupt is neither announced nor served until good data arrived."""
     _swarm_only(obs)
-    corrupt = [(t, i) for c in obs.by_role("corrupt") for t, i, ok in c.served if not ok]
+    corrupt = [(t, i) for c in obs.conns for t, i, ok in c.served if not ok]
     if not corrupt:
         raise Unsupported("the downloader requested nothing from the corrupt peer")
     bitfield_honest(obs)  # announcing a corrupt-only piece is caught there
@@ -184,19 +184,19 @@ def dial_rule(obs: Observation) -> None:
 @case(
     "dials-lower-ids",
     section=SECTION,
-    requirements=("PEX-10", "DUP-2"),
+    requirements=("PEX-12",),
     level="SHOULD",
     kind="serve",
 )
 def dials_lower_ids(obs: Observation) -> None:
-    """PEX peers with lower IDs are dialed (they hold pieces the downloader needs)."""
+    """A PEX peer with a lower ID is dialed (it holds pieces the downloader needs). One is
+    enough: SEC-5 lets a downloader pace its dials, so it may not reach all three in time."""
     _swarm_only(obs)
-    missing = [r for r in ("corrupt", "reject", "silent") if not obs.by_role(r)]
-    if missing:
+    if not any(obs.by_role(r) for r in ("corrupt", "reject", "silent", "mirror")):
         raise Fail(
-            "PEX peers not dialed",
-            expected="connections to every lower-ID peer",
-            actual=f"never dialed: {', '.join(missing)}",
+            "no PEX peer dialed",
+            expected="a connection to a lower-ID peer learned by PEX [PEX-12]",
+            actual="never dialed any of corrupt, reject, silent, mirror",
         )
 
 
@@ -212,7 +212,7 @@ def refetches_elsewhere(obs: Observation) -> None:
     _swarm_only(obs)
     lost = {i for c in obs.by_role("corrupt") for _, i, ok in c.served if not ok}
     lost |= {t[0] for c in obs.by_role("reject") + obs.by_role("silent") for _, t in c.requests}
-    good = {i for c in obs.by_role("entry") for _, i, ok in c.served if ok}
+    good = {i for c in obs.by_role("entry") + obs.by_role("mirror") for _, i, ok in c.served if ok}
     missing = sorted(lost - good)
     if missing:
         raise Fail(

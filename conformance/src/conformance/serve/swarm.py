@@ -1,7 +1,9 @@
 """A scripted swarm of fake peers that observe a downloader.
 
-The entry peer (the one in the printed link) serves everything and lists the others by PEX: a
-peer serving corrupt data, one rejecting every request, one that goes silent, and one whose
+The entry peer (the one in the printed link) serves everything (its very first block corrupt,
+to see that nothing is announced before it is verified) and lists the others by PEX: a
+peer serving corrupt data, one rejecting every request, one that goes silent, a good mirror
+(somewhere to re-fetch the entry peer's spoiled block), and one whose
 peer ID is higher than any random ID, which the downloader must never dial (DUP-1). Every
 connection runs the core Connection as the model of the downloader, so any frame it forbids is
 recorded as a violation with its requirement ID.
@@ -45,7 +47,7 @@ from p2pshare_core.states import Role
 
 from conformance import craft
 
-ROLES = ("entry", "corrupt", "reject", "silent", "high")
+ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
 SCENARIOS = ("swarm", "wrong-link")
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served."""
 
@@ -128,6 +130,7 @@ class FakeSwarm:
             "corrupt": b"\x00" * 19 + b"\x02",
             "reject": b"\x00" * 19 + b"\x03",
             "silent": b"\x00" * 19 + b"\x04",
+            "mirror": b"\x00" * 19 + b"\x05",
             "high": b"\xff" * 20,
         }
         self.obs = Observation(share=share, peer_ids=ids, scenario=scenario)
@@ -136,6 +139,7 @@ class FakeSwarm:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self._fetches = 0
+        self._entry_corrupted = False  # the entry peer corrupts its first block once
 
     @property
     def link(self) -> str:
@@ -327,7 +331,12 @@ class FakeSwarm:
             return
         start = meta.piece_offset(req.index) + req.offset
         data = self.share.data[start : start + req.length]
-        good = role != "corrupt"
+        # The entry peer spoils the very first block it serves: a piece the downloader does
+        # not hold yet, so a downloader announcing pieces before verifying them is caught
+        # (the corrupt peer is dialed late, when most pieces are held already).
+        good = role != "corrupt" and (role != "entry" or self._entry_corrupted)
+        if role == "entry":
+            self._entry_corrupted = True
         if not good:
             data = bytes(b ^ 0x5A for b in data)
         log.served.append((time.monotonic(), req.index, good))

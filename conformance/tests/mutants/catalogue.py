@@ -1,0 +1,677 @@
+"""The mutants: broken reference nodes, each breaking one MUST, and benign variations.
+
+A *real* mutant names the requirement(s) it breaks; the suite must fail against it, and at
+least one failing case must cite one of those IDs. A *benign* variation (breaks = ()) changes
+only what the spec leaves open; the suite must pass against it. `quick` ones run in CI with
+`--select` on their requirements; `make mutants` runs every one against the whole suite.
+
+Patches are applied inside the launched node (launch.py) through patching.py: rewriting the
+frames the core Connection reads (a target that does not check something looks, on the wire,
+exactly like one whose check was skipped) or writes, or replacing one check or handler.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import patching as P
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: tuple[str, ...]  # requirement IDs; () = benign variation
+    apply: Callable[[], None] = lambda: None
+    doc: str = ""
+    quick: bool = False
+    faults: tuple[str, ...] = ()  # the node's own test faults (--fault)
+    tunables: dict[str, Any] = field(default_factory=dict)  # SwarmConfig overrides
+    suite_args: tuple[str, ...] = ()
+
+    @property
+    def section(self) -> str:
+        return self.breaks[0].split("-")[0] if self.breaks else "benign"
+
+
+MUTANTS: list[Mutant] = []
+
+
+def mutant(
+    name: str, breaks: tuple[str, ...], **kw: Any
+) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def register(func: Callable[[], None]) -> Callable[[], None]:
+        MUTANTS.append(Mutant(name, breaks, func, (func.__doc__ or "").strip(), **kw))
+        return func
+
+    return register
+
+
+def plain(name: str, breaks: tuple[str, ...], doc: str, **kw: Any) -> None:
+    MUTANTS.append(Mutant(name, breaks, lambda: None, doc, **kw))
+
+
+# --- helpers over the core ------------------------------------------------------------------
+
+
+def _conn() -> Any:
+    from p2pshare_core import connection
+
+    return connection
+
+
+def _swarm() -> Any:
+    from p2pshare_core import swarm
+
+    return swarm
+
+
+def _skip_check(method: str, requirement: str | None = None) -> None:
+    """Make Connection.<method> a no-op for received frames (optionally for one requirement)."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def patched(self: Any, *args: Any) -> Any:
+            incoming = args[-2] if requirement is not None else args[-1]
+            if incoming and (requirement is None or args[-1] == requirement):
+                return None
+            return orig(self, *args)
+
+        return patched
+
+    P.wrap(_conn().Connection, method, make)
+
+
+def _drop_inbound(pred: Callable[[Any, bytes], bool]) -> None:
+    P.inbound(lambda conn, raw: b"" if pred(conn, raw) else raw)
+
+
+def _rewrite_outbound_frames(rewrite: Callable[[Any, bytes], bytes]) -> None:
+    P.outbound(lambda conn, event, data: b"".join(rewrite(conn, f) for f in P.frames_of(data)))
+
+
+_FIXED = {0x02: 4, 0x03: 12, 0x05: 12, 0x06: 12, 0x07: 0, 0x08: 0, 0x09: 0, 0x0A: 0, 0x0C: 4}
+
+# --- FRAME ----------------------------------------------------------------------------------
+
+
+@mutant("frame3-no-size-limit", ("FRAME-3",))
+def frame3() -> None:
+    """Lengths over MAX_FRAME_LENGTH are buffered like any frame (no FRAME_TOO_LARGE)."""
+    _conn().MAX_FRAME_LENGTH = 0xFFFF_FFFF
+    P.C.MAX_FRAME_LENGTH = 0xFFFF_FFFF  # the frame filter must not stop at it either
+
+
+@mutant("frame5-unknown-id-fails", ("FRAME-5",))
+def frame5() -> None:
+    """A frame with an unassigned id fails the connection (as MALFORMED)."""
+    P.inbound(lambda conn, raw: P.frame(0x02, b"\0") if (P.msg_id(raw) or 0) > 0x0F else raw)
+
+
+@mutant("frame7-trailing-bytes-ignored", ("FRAME-7",), quick=True)
+def frame7() -> None:
+    """Fixed-size messages with extra trailing bytes are read, the extra bytes ignored."""
+
+    def trim(conn: Any, raw: bytes) -> bytes:
+        size = _FIXED.get(P.msg_id(raw) or -1)
+        if size is not None and len(raw) > 5 + size:
+            return P.frame(raw[4], raw[5 : 5 + size])
+        return raw
+
+    P.inbound(trim)
+
+
+@mutant("frame8-truncation-is-a-close", ("FRAME-8",))
+def frame8() -> None:
+    """End of stream inside a frame is taken as a normal close (no TRUNCATED)."""
+    P.inbound(lambda conn, raw: raw, on_eof=lambda conn, leftover: b"")
+
+
+# --- HS -------------------------------------------------------------------------------------
+
+
+def _handshake_out(edit: Callable[[bytearray], None]) -> None:
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) != 0x00:
+            return raw
+        out = bytearray(raw)
+        edit(out)
+        return bytes(out)
+
+    _rewrite_outbound_frames(rewrite)
+
+
+@mutant("hs1-keepalive-before-handshake", ("HS-1",))
+def hs1() -> None:
+    """The node sends a keepalive before its handshake."""
+    _rewrite_outbound_frames(lambda c, raw: b"\0\0\0\0" + raw if P.msg_id(raw) == 0 else raw)
+
+
+@mutant("hs2-magic-unchecked", ("HS-2",))
+def hs2() -> None:
+    """A handshake with a wrong magic is read as if the magic were right."""
+    P.inbound(lambda c, raw: raw[:5] + b"P2PS" + raw[9:] if P.msg_id(raw) == 0 else raw)
+
+
+@mutant("hs3-version-unchecked", ("HS-3",))
+def hs3() -> None:
+    """The version byte is not looked at before the layout (parsed as version 1)."""
+    P.inbound(
+        lambda c, raw: raw[:9] + b"\x01" + raw[10:] if P.msg_id(raw) == 0 and len(raw) > 9 else raw
+    )
+
+
+@mutant("hs4-size-lenient", ("HS-4",))
+def hs4() -> None:
+    """Bytes after the name are ignored instead of failing the handshake."""
+
+    def trim(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) != 0 or len(raw) < 5 + 94:
+            return raw
+        (name_len,) = struct.unpack_from(">H", raw, 5 + 92)
+        return P.frame(0, raw[5 : 5 + 94 + name_len])
+
+    P.inbound(trim)
+
+
+@mutant("hs5-flags-sent", ("HS-5",))
+def hs5() -> None:
+    """The node sets a reserved flag in its handshake."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 5] = 0x01
+
+    _handshake_out(edit)
+
+
+@mutant("hs6-peer-id-per-connection", ("HS-6",))
+def hs6() -> None:
+    """A fresh peer_id on every connection."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 6 : 5 + 26] = os.urandom(20)
+
+    _handshake_out(edit)
+
+
+@mutant("hs8-wrong-listen-port", ("HS-8",))
+def hs8() -> None:
+    """The handshake's listen_port is off by one."""
+
+    def edit(b: bytearray) -> None:
+        (port,) = struct.unpack_from(">H", b, 5 + 26)
+        struct.pack_into(">H", b, 5 + 26, (port + 1) & 0xFFFF)
+
+    _handshake_out(edit)
+
+
+@mutant("hs9-geometry-unchecked", ("HS-9",), quick=True)
+def hs9() -> None:
+    """Impossible geometry is not refused by itself (only as a summary mismatch)."""
+    _conn().check_geometry = lambda *a, **k: None
+
+
+@mutant("hs10-name-unchecked", ("HS-10", "NAME-1"))
+def hs10() -> None:
+    """Unsafe names in a handshake are not refused by themselves."""
+    _conn().validate_name = lambda name: name
+
+
+def _own_share(conn: Any, raw: bytes, fields: str) -> bytes:
+    if P.msg_id(raw) != 0 or len(raw) < 5 + 94 or conn._summary is None:
+        return raw
+    b = bytearray(raw)
+    if "share" in fields and conn._share_id is not None:
+        b[5 + 28 : 5 + 60] = conn._share_id
+    if "summary" in fields:
+        s = conn._summary
+        struct.pack_into(">QI20s", b, 5 + 60, s.file_size, s.piece_size, s.file_sha1)
+        name = s.name.encode()
+        return P.frame(0, bytes(b[5 : 5 + 92]) + struct.pack(">H", len(name)) + name)
+    return bytes(b)
+
+
+@mutant("hs14-share-unchecked", ("HS-14",))
+def hs14() -> None:
+    """Handshakes for another share ID are accepted."""
+    P.inbound(lambda conn, raw: _own_share(conn, raw, "share"))
+
+
+@mutant("hs15-summary-unchecked", ("HS-15", "META-8"))
+def hs15() -> None:
+    """A summary differing from the share's is accepted."""
+    P.inbound(lambda conn, raw: _own_share(conn, raw, "summary"))
+
+
+# --- BF -------------------------------------------------------------------------------------
+
+
+@mutant("bf1-no-bitfield", ("BF-1",))
+def bf1() -> None:
+    """The node never sends its bitfield."""
+    _rewrite_outbound_frames(lambda c, raw: b"" if P.msg_id(raw) == 0x01 else raw)
+
+
+@mutant("bf3-spare-bits-sent", ("BF-3",))
+def bf3() -> None:
+    """The node sets the spare bits of its bitfield."""
+    _rewrite_outbound_frames(
+        lambda c, raw: raw[:-1] + bytes([raw[-1] | 0x01]) if P.msg_id(raw) == 0x01 else raw
+    )
+
+
+@mutant("bf3-spare-bits-accepted", ("BF-3",))
+def bf3_in() -> None:
+    """Spare bits set in a received bitfield are not refused."""
+
+    def patched(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, event: Any, incoming: bool) -> None:
+            size = (self._piece_count + 7) // 8
+            if incoming and len(event.bits) == size:
+                return
+            orig(self, event, incoming)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_bitfield", patched)
+
+
+# --- MSG ------------------------------------------------------------------------------------
+
+
+@mutant("msg1-have-unchecked", ("MSG-1",))
+def msg1() -> None:
+    """A have for a piece index >= n is ignored instead of refused."""
+    _skip_check("_check_index")
+
+
+@mutant("msg3-request-range-unchecked", ("MSG-3",))
+def msg3() -> None:
+    """Requests, rejects and cancels are not range-checked."""
+    _skip_check("_check_block", "MSG-3")
+
+
+@mutant("msg3-range-against-file-end", ("MSG-3",), quick=True)
+def msg3_file_end() -> None:
+    """Blocks are range-checked against the end of the file, not of their piece."""
+
+    def patched(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(
+            self: Any, index: int, offset: int, length: int, incoming: bool, req: str
+        ) -> None:
+            in_file = index * self._piece_size + offset + length <= self._file_size
+            lenient = index < self._piece_count and 0 < length <= P.C.MAX_BLOCK_LENGTH
+            if incoming and req == "MSG-3" and lenient and in_file:
+                return
+            orig(self, index, offset, length, incoming, req)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_block", patched)
+
+
+@mutant("msg9-piece-range-unchecked", ("MSG-9",))
+def msg9() -> None:
+    """Piece messages are not range-checked (only matched against requests)."""
+    _skip_check("_check_block", "MSG-9")
+
+
+@mutant("msg10-unsolicited-accepted", ("MSG-10",), quick=True)
+def msg10() -> None:
+    """Pieces and rejects answering no request are accepted."""
+
+    def patched(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def answer(self: Any, asker: Any, triple: Any, incoming: bool) -> None:
+            if incoming and triple not in asker.requests:
+                return
+            orig(self, asker, triple, incoming)
+
+        return answer
+
+    P.wrap(_conn().Connection, "_answer", patched)
+
+
+plain(
+    "msg4-ignores-requests", ("MSG-4",), "Requests get no reply at all.", faults=("ignore-request",)
+)
+plain(
+    "msg11-corrupt-data",
+    ("MSG-11",),
+    "Served data has every byte flipped.",
+    faults=("corrupt",),
+    quick=True,
+)
+
+
+def _request_handler(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    sm = _swarm()
+    from p2pshare_core.events import Request
+
+    sm.Swarm._handlers[Request] = make(sm.Swarm._handlers[Request])
+
+
+@mutant("msg7-serves-while-choking", ("MSG-7",), tunables={"upload_slots": 0})
+def msg7() -> None:
+    """A node that never unchokes (legal) but serves data to the peers it chokes."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def on_request(self: Any, peer: Any, event: Any, now: float) -> None:
+            peer.conn.am_choking = False
+            try:
+                orig(self, peer, event, now)
+            finally:
+                peer.conn.am_choking = True
+
+        return on_request
+
+    _request_handler(make)
+
+
+@mutant("msg20-rejects-while-unchoked", ("MSG-20",))
+def msg20() -> None:
+    """Every request is rejected, even for announced pieces while the peer is unchoked."""
+    from p2pshare_core.events import Reject
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def on_request(self: Any, peer: Any, event: Any, now: float) -> None:
+            self._send(
+                peer, Reject(index=event.index, offset=event.offset, length=event.length), now
+            )
+
+        return on_request
+
+    _request_handler(make)
+
+
+@mutant("msg12-unknown-cancel-fails", ("MSG-12",))
+def msg12() -> None:
+    """A cancel for a request that is not outstanding fails the connection (as UNSOLICITED)."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) == 0x06 and len(raw) == 17:
+            triple = struct.unpack_from(">III", raw, 5)
+            if triple not in conn._theirs.requests:
+                return P.frame(0x05, raw[5:])
+        return raw
+
+    P.inbound(rewrite)
+
+
+@mutant("msg15-redundant-state-fails", ("MSG-15",))
+def msg15() -> None:
+    """A second interested in a row fails the connection (as MALFORMED)."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        # tracked here: the frames of one read are filtered before the Connection sees any
+        interested = conn.__dict__.get("_mutant_interested", False)
+        if P.msg_id(raw) in (0x09, 0x0A):
+            conn.__dict__["_mutant_interested"] = P.msg_id(raw) == 0x09
+        if P.msg_id(raw) == 0x09 and interested:
+            return P.frame(0x02, b"\0")
+        return raw
+
+    P.inbound(rewrite)
+
+
+# --- META -----------------------------------------------------------------------------------
+
+
+@mutant("meta11-chunk-65-rejected", ("META-11",))
+def meta11_range() -> None:
+    """A metainfo_request for chunk >= 65 is answered with metainfo_reject, not OUT_OF_RANGE."""
+
+    def patched(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, event: Any, sender: Any, incoming: bool) -> None:
+            if incoming and event.chunk >= 65:
+                sender.metainfo_requests.add(event.chunk)
+                return
+            orig(self, event, sender, incoming)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_metainfo_request", patched)
+
+
+@mutant("meta11-no-metainfo-reply", ("META-11",))
+def meta11_silent() -> None:
+    """metainfo_requests for chunks past the end get no reply."""
+    sm = _swarm()
+    from p2pshare_core.events import MetainfoRequest
+
+    orig = sm.Swarm._handlers[MetainfoRequest]
+
+    def handler(self: Any, peer: Any, event: Any, now: float) -> None:
+        if event.chunk == 0:
+            orig(self, peer, event, now)
+
+    sm.Swarm._handlers[MetainfoRequest] = handler
+
+
+@mutant("meta13-unsolicited-metainfo-accepted", ("META-13",))
+def meta13() -> None:
+    """metainfo_data and metainfo_reject answering no request are dropped, not refused."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) in (0x0D, 0x0E) and len(raw) >= 9:
+            (chunk,) = struct.unpack_from(">I", raw, 5)
+            if chunk not in conn._ours.metainfo_requests:
+                return b""
+        return raw
+
+    P.inbound(rewrite)
+
+
+# --- ERR / STATE ----------------------------------------------------------------------------
+
+
+@mutant("err3-silent-close", ("ERR-3",))
+def err3() -> None:
+    """Protocol violations close the connection without an error frame."""
+    _rewrite_outbound_frames(lambda c, raw: b"" if P.msg_id(raw) == 0x0F else raw)
+
+
+@mutant("err1-undefined-code", ("ERR-1",))
+def err1() -> None:
+    """Error frames carry an undefined code."""
+    _rewrite_outbound_frames(
+        lambda c, raw: raw[:5] + b"\x03\xe7" + raw[7:] if P.msg_id(raw) == 0x0F else raw
+    )
+
+
+@mutant("err5-frame-after-error", ("ERR-5",))
+def err5() -> None:
+    """A keepalive follows every error frame."""
+    _rewrite_outbound_frames(lambda c, raw: raw + b"\0\0\0\0" if P.msg_id(raw) == 0x0F else raw)
+
+
+@mutant("state4-reads-after-error", ("STATE-4", "ERR-6"))
+def state4() -> None:
+    """A received error is not acted on: later frames are still processed."""
+    _drop_inbound(lambda conn, raw: P.msg_id(raw) == 0x0F)
+
+
+@mutant("state2-keepalive-before-handshake", ("STATE-2",))
+def state2() -> None:
+    """Keepalives before the peer's handshake are accepted."""
+    from p2pshare_core.states import State
+
+    _drop_inbound(lambda conn, raw: len(raw) == 4 and conn.their_state is State.HANDSHAKE)
+
+
+# --- PEX / DUP ------------------------------------------------------------------------------
+
+
+@mutant("pex2-no-entry-limit", ("PEX-2",))
+def pex2() -> None:
+    """Peers messages with more than 50 entries are accepted."""
+    _conn().MAX_PEX_ENTRIES = 255
+
+
+@mutant("pex3-bad-family-ignored", ("PEX-3",))
+def pex3() -> None:
+    """A peers message with an entry of unknown family is dropped instead of refused."""
+
+    def bad(conn: Any, raw: bytes) -> bool:
+        return P.msg_id(raw) == 0x0B and len(raw) > 6 + 20 and raw[6 + 20] not in (4, 6)
+
+    _drop_inbound(bad)
+
+
+@mutant("pex4-lists-recipient", ("PEX-4",), quick=True)
+def pex4_recipient() -> None:
+    """The peers message lists the recipient itself."""
+    sm = _swarm()
+    orig = sm.build_pex_entries
+    sm.build_pex_entries = lambda connected, recipient, limit: orig(connected, None, limit)
+
+
+@mutant("pex4-lists-unconnected", ("PEX-4",))
+def pex4_unconnected() -> None:
+    """The peers message also lists addresses learned by PEX, connected or not."""
+    sm = _swarm()
+    from p2pshare_core.events import Peers
+
+    learned: list[Any] = []
+    on_peers = sm.Swarm._handlers[Peers]
+
+    def handler(self: Any, peer: Any, event: Any, now: float) -> None:
+        learned.extend(event.entries)
+        on_peers(self, peer, event, now)
+
+    sm.Swarm._handlers[Peers] = handler
+    orig = sm.build_pex_entries
+    sm.build_pex_entries = lambda connected, recipient, limit: orig(
+        [*connected, *learned], recipient, limit
+    )
+
+
+@mutant("dup3-self-accepted", ("DUP-3",))
+def dup3() -> None:
+    """A handshake carrying the node's own peer ID is accepted."""
+    sm = _swarm()
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def on_handshake(self: Any, peer: Any, hs: Any, now: float) -> None:
+            if hs.peer_id == self.peer_id:
+                hs = type(hs)(**{**_fields(hs), "peer_id": bytes(20)})
+            orig(self, peer, hs, now)
+
+        return on_handshake
+
+    from p2pshare_core.events import Handshake
+
+    sm.Swarm._handlers[Handshake] = make(sm.Swarm._handlers[Handshake])
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+plain(
+    "dup7-no-connection-limit",
+    ("DUP-7",),
+    "No connection limit (the suite is told the reference's 50).",
+    tunables={"max_connections": 1_000_000},
+    quick=True,
+)
+
+_TIMERS = (
+    "--strict",
+    "--select",
+    "FRAME-9,FRAME-10",
+    "--idle-timeout",
+    "3",
+    "--keepalive-interval",
+    "1",
+)
+plain(
+    "frame9-no-keepalives",
+    ("FRAME-9",),
+    "Never sends keepalives (SHOULD; the suite is told a 1 s interval).",
+    tunables={"keepalive_interval": 1e6, "idle_timeout": 3.0},
+    suite_args=_TIMERS,
+)
+plain(
+    "frame10-no-idle-timeout",
+    ("FRAME-10",),
+    "Never drops a silent peer (SHOULD; the suite is told a 3 s idle timeout).",
+    tunables={"keepalive_interval": 1.0, "idle_timeout": 1e6},
+    suite_args=_TIMERS,
+)
+
+# --- benign variations ----------------------------------------------------------------------
+
+plain(
+    "benign-short-timers",
+    (),
+    "Keepalive every 1 s, idle timeout 3 s: the timer SHOULD cases pass.",
+    tunables={"keepalive_interval": 1.0, "idle_timeout": 3.0},
+    suite_args=_TIMERS,
+    quick=True,
+)
+
+plain(
+    "benign-small-connection-limit",
+    (),
+    "A connection limit of 10 (MAX_CONNECTIONS is a default).",
+    tunables={"max_connections": 10},
+    quick=True,
+)
+plain(
+    "benign-never-unchokes",
+    (),
+    "No upload slots: every request is rejected (legal).",
+    tunables={"upload_slots": 0},
+)
+
+
+@mutant("benign-unchoke-on-interested-only", ())
+def benign_unchoke_on_interested() -> None:
+    """Unchokes only in reaction to interested (BitTorrent-style), never on the handshake."""
+    sm = _swarm()
+    from p2pshare_core.events import Handshake
+
+    orig = sm.Swarm._handlers[Handshake]
+
+    def on_handshake(self: Any, peer: Any, hs: Any, now: float) -> None:
+        may = self._choker.may_unchoke_new
+        self._choker.may_unchoke_new = lambda count: False
+        try:
+            orig(self, peer, hs, now)
+        finally:
+            self._choker.may_unchoke_new = may
+
+    sm.Swarm._handlers[Handshake] = on_handshake
+
+
+@mutant("benign-chatty", ())
+def benign_chatty() -> None:
+    """A keepalive after every frame but the handshake and error frames (allowed anywhere)."""
+    _rewrite_outbound_frames(
+        lambda c, raw: raw if P.msg_id(raw) in (0x00, 0x0F) else raw + b"\0\0\0\0"
+    )
+
+
+@mutant("benign-no-pex", ())
+def benign_no_pex() -> None:
+    """Never sends peers messages (PEX-5 is a SHOULD)."""
+    _swarm().Swarm._maybe_pex = lambda self, peer, now: None
+
+
+@mutant("benign-bare-reasons", ())
+def benign_bare_reasons() -> None:
+    """Error frames with an empty reason (ERR-4 is a SHOULD)."""
+    _rewrite_outbound_frames(
+        lambda c, raw: P.frame(0x0F, raw[5:7]) if P.msg_id(raw) == 0x0F else raw
+    )
+
+
+def by_name(name: str) -> Mutant:
+    for m in MUTANTS:
+        if m.name == name:
+            return m
+    raise KeyError(name)
