@@ -45,7 +45,17 @@ class Verdict:
 
 def start_node(mutant: Mutant, share: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [PYTHON, str(HERE / "launch.py"), mutant.name, "share", str(share), "--port", "0"],
+        [
+            PYTHON,
+            str(HERE / "launch.py"),
+            mutant.name,
+            "share",
+            str(share),
+            "--port",
+            "0",
+            "--max-per-host",
+            "100",
+        ],  # --max-per-host: the suite connects from one address (SEC-6)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -101,6 +101,13 @@ def _open_or_refused(ctx: CaseContext) -> tuple[Wire, bool]:
         frame = wire.expect(ExpectMessage(("bitfield", "error"), skip=("keepalive",)))
         assert frame is not None
     if frame.name != "error":
+        # The acceptor's bitfield leaves with its handshake, before ours is read; a limit that
+        # counts completed handshakes (SEC-7) refuses only after reading ours. A reply to a
+        # metainfo_request shows that our handshake was taken.
+        wire.write(craft.metainfo_request(0))
+        frame = wire.expect(ExpectMessage(("metainfo_data", "metainfo_reject", "error")))
+        assert frame is not None
+    if frame.name != "error":
         return wire, True
     if frame.fields.get("code") != E.TOO_MANY_CONNECTIONS:
         raise Fail(
