@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from p2pshare_cli.exit_codes import ExitCode
@@ -184,3 +185,52 @@ def test_peer_text_is_escaped_and_cut_before_it_reaches_the_terminal(tmp_path: P
     assert "\\x1b]0;pwned\\x07\\x0d\\x0aCompleted" in out
     error_lines = [line for line in out.splitlines() if "pwned" in line]
     assert len(error_lines) == 1 and len(error_lines[0]) < 700
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda p: p.mkdir(), "is a directory: share its files"),
+        (lambda p: os.mkfifo(p), "not a regular file"),
+    ],
+)
+def test_what_cannot_be_shared_is_named(tmp_path: Path, make: Any, fragment: str) -> None:
+    """A folder, a FIFO (or /dev/null) is 'not a regular file', not 'no such file'."""
+    target = tmp_path / "thing"
+    make(target)
+    _check(run_cli("share", str(target)), ExitCode.FILESYSTEM, fragment)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
+def test_dev_null_is_not_a_regular_file() -> None:
+    _check(run_cli("share", "/dev/null"), ExitCode.FILESYSTEM, "not a regular file")
+
+
+def test_a_refused_name_suggests_share_name(tmp_path: Path) -> None:
+    """'10:30.log' is not a portable name: the error says how to share it anyway, and --name
+    does (its link then names the new name)."""
+    source = tmp_path / "10:30.log"
+    source.write_bytes(b"log line\n")
+    _check(run_cli("share", str(source)), ExitCode.FILESYSTEM, "--name")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "p2pshare_cli", "share", str(source), "--name", "10-30.log",
+         "--json", "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        metadata = next(e for e in events if e["event"] == "metadata")
+        assert metadata["name"] == "10-30.log"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_mistyped_scheme_gets_a_suggestion() -> None:
+    share_id = "ab" * 32
+    _check(
+        run_cli("get", f"p2pshare//127.0.0.1:7000/{share_id}"),
+        ExitCode.USAGE,
+        f"did you mean p2pshare://127.0.0.1:7000/{share_id}?",
+    )

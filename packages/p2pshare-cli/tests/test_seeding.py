@@ -51,3 +51,20 @@ async def test_get_seeds_then_exits_on_its_own(swarm: Swarm, tmp_path: Path) -> 
 def test_seed_forever_contradicts_exit_when_done() -> None:
     result = run_cli("get", "127.0.0.1:9", "--seed", "--exit-when-done")
     assert result.returncode == 2 and "contradicts" in result.stderr
+
+
+@pytest.mark.slow
+async def test_running_get_again_says_already_complete(swarm: Swarm, tmp_path: Path) -> None:
+    """The same `get` twice: the second checks the file and exits 0; a different file of the
+    same name and size is still refused (exit 5)."""
+    source = tmp_path / "data.bin"
+    random_file(source, 300_000)
+    _, link = await swarm.seed("seeder", source)
+    first = await swarm.get("leecher", link, "--exit-when-done")
+    assert await first.wait_exit(DONE_TIMEOUT) == 0
+    again = await swarm.get("leecher", link, "--exit-when-done", started=False)
+    assert await again.wait_exit(DONE_TIMEOUT) == 0, again.stderr
+    assert "Already complete" in again.stderr and "is the share's" in again.stderr
+    (tmp_path / "leecher" / "data.bin").write_bytes(bytes(300_000))
+    other = await swarm.get("leecher", link, "--exit-when-done", started=False)
+    assert await other.wait_exit(DONE_TIMEOUT) == 5

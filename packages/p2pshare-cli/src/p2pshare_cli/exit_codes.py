@@ -33,6 +33,7 @@ EXIT_FOR_KIND: dict[ErrorKind, ExitCode] = {
     ErrorKind.INTEGRITY: ExitCode.INTEGRITY,
     ErrorKind.PORT_IN_USE: ExitCode.PORT_IN_USE,
     ErrorKind.LOCKED: ExitCode.LOCKED,
+    ErrorKind.ALREADY_COMPLETE: ExitCode.OK,
 }
 
 EPILOG = """\b

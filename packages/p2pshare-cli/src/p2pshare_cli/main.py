@@ -16,7 +16,7 @@ from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig
-from p2pshare_node.errors import NodeError
+from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Fault
 from p2pshare_node.node import Node
 
@@ -69,6 +69,19 @@ def _advertise(
         return ShareLink(host, 1).host, None
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
+
+
+def _did_you_mean(text: str) -> str:
+    """' (did you mean p2pshare://HOST:PORT/ID?)' for a mistyped scheme, else ''."""
+    lowered = text.lower()
+    if not lowered.startswith("p2pshare") or lowered.startswith("p2pshare://"):
+        return ""
+    guess = "p2pshare://" + text[len("p2pshare") :].lstrip(":/")
+    try:
+        parse_link(guess)
+    except ValueError:
+        return ""
+    return f" (did you mean {guess}?)"
 
 
 SEED_CHECK_INTERVAL = 1.0  # seconds between two looks at the seeding policy
@@ -141,7 +154,7 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
 
 
 @cli.command(context_settings=CONTEXT, epilog=EPILOG)
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--piece-size",
     callback=_size,
@@ -149,10 +162,19 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
     metavar="SIZE",
     help="Piece size, a power of two from 16KiB to 64MiB (default 64KiB, grown for huge files).",
 )
+@click.option(
+    "--name",
+    "share_name",
+    default=None,
+    metavar="NAME",
+    help="Share the file under this name (e.g. when its own name is not portable, such as "
+    "'10:30.log').",
+)
 @_common_options
 def share(
     path: Path,
     piece_size: int | None,
+    share_name: str | None,
     port: int,
     host: str | None,
     advertise: tuple[str, int | None] | None,
@@ -168,6 +190,7 @@ def share(
         )
     config = NodeConfig(
         share_path=path,
+        share_name=share_name,
         listen_host=host,
         listen_port=port,
         advertise_host=advertise[0] if advertise else None,
@@ -277,7 +300,7 @@ def get(
     try:
         parsed = parse_link(link)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="LINK") from None
+        raise click.BadParameter(str(exc) + _did_you_mean(link), param_hint="LINK") from None
     bootstrap = ((parsed.host, parsed.port), *(p for p in peers if p != (parsed.host, parsed.port)))
     config = NodeConfig(
         output_dir=output_dir,
@@ -400,6 +423,9 @@ async def _serve(
         await node.wait_closed()
         return ExitCode.OK
     except NodeError as exc:
+        if exc.kind is ErrorKind.ALREADY_COMPLETE:
+            reporter.info(f"Already complete: {printable(exc.message, MAX_MESSAGE)}")
+            return ExitCode.OK
         reporter.fatal(exc)
         reporter.close()
         click.echo(f"p2pshare: error: {printable(exc.message, MAX_MESSAGE)}", err=True)

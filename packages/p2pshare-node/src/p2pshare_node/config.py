@@ -15,6 +15,7 @@ class NodeConfig:
     """Share a file (`share_path`) or download one into `output_dir` (`share_id`/`bootstrap`)."""
 
     share_path: Path | None = None  # seeding: the file to share
+    share_name: str | None = None  # seeding: the name peers see (default: the file's name)
     output_dir: Path = Path(".")  # downloading: where the file lands
     share_id: bytes | None = None  # downloading: from the link (None: learn it from the peer)
     bootstrap: tuple[tuple[str, int], ...] = ()  # peers to dial first

@@ -17,6 +17,7 @@ class ErrorKind(Enum):
     INTEGRITY = "integrity"  # the assembled file does not match its SHA-1
     PORT_IN_USE = "port-in-use"  # cannot listen on the requested port
     UNSAFE_NAME = "unsafe-name"  # the peer announced a file name we will not write
+    ALREADY_COMPLETE = "already-complete"  # not a failure: the file is there, verified
     LOCKED = "locked"  # another process is downloading the same file into the same folder
 
 

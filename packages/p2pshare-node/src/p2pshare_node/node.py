@@ -48,6 +48,7 @@ from p2pshare_node.preparation import (
     final_path,
     open_shared_file,
     recheck,
+    refuse_if_present,
 )
 from p2pshare_node.probe import probe_share
 from p2pshare_node.progress import progress_event
@@ -280,7 +281,9 @@ class Node:
     async def _prepare_seed(self) -> Bitfield:
         path = self.config.share_path
         assert path is not None
-        meta, self._store = await open_shared_file(path, self.config.piece_size, self._hash_pool)
+        meta, self._store = await open_shared_file(
+            path, self.config.piece_size, self._hash_pool, self.config.share_name
+        )
         self._stamp = FileStamp.of(self._store.fileno())
         meta = self._faults.metainfo(meta) if self._faults else meta
         self.metainfo = meta
@@ -310,6 +313,8 @@ class Node:
             found = find_state(out, self.share_id)
             if found is not None:
                 return await self._resume(found[1])
+        if not self.config.force:
+            await refuse_if_present(out, handshake, self._hash_pool)
         final_path(out, handshake.name, force=self.config.force)
         return None
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from p2pshare_core.events import Handshake
 from p2pshare_core.metainfo import Metainfo
 
 from p2pshare_node.dirlock import DownloadLock, LockedError
@@ -31,22 +33,45 @@ from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
 
 
-async def open_shared_file(
-    path: Path, piece_size: int | None, pool: ThreadPoolExecutor
-) -> tuple[Metainfo, PieceStore]:
-    """Hash the file to share (in `pool`) and open it for reading."""
-    loop = asyncio.get_running_loop()
-    if not path.is_file():
-        raise NodeError(ErrorKind.FILESYSTEM, f"{path}: no such file")
+def check_shareable(path: Path) -> None:
+    """A clear word for what cannot be shared: nothing there, a folder, a device, a FIFO."""
     try:
-        meta = await loop.run_in_executor(pool, build_metainfo, path, piece_size)
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise NodeError(ErrorKind.FILESYSTEM, f"{path}: no such file") from None
+    except OSError as exc:
+        raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise NodeError(
+            ErrorKind.FILESYSTEM,
+            f"{path} is a directory: share its files one by one, or an archive of it "
+            "(sharing folders is not supported yet)",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise NodeError(
+            ErrorKind.FILESYSTEM,
+            f"{path} is not a regular file (a device, FIFO or socket has no fixed content "
+            "to share)",
+        )
+
+
+async def open_shared_file(
+    path: Path, piece_size: int | None, pool: ThreadPoolExecutor, name: str | None = None
+) -> tuple[Metainfo, PieceStore]:
+    """Hash the file to share (in `pool`) and open it for reading; `name`: the name peers
+    see (default: the file's own)."""
+    loop = asyncio.get_running_loop()
+    check_shareable(path)
+    try:
+        meta = await loop.run_in_executor(pool, build_metainfo, path, piece_size, name)
         store = PieceStore.open_readonly(path)
     except OSError as exc:
         raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
     except ValueError as exc:  # bad piece size, file too large, unsafe name
         raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
     except Exception as exc:  # the core's LocalProtocolError (name not portable)
-        raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+        hint = "" if name else " (share it under another name with --name NAME)"
+        raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}{hint}") from None
     return meta, store
 
 
@@ -60,6 +85,38 @@ def ensure_output_dir(out: Path) -> None:
         raise NodeError(ErrorKind.FILESYSTEM, f"cannot create {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise NodeError(ErrorKind.FILESYSTEM, f"{out}: directory is not writable")
+
+
+async def refuse_if_present(out: Path, summary: Handshake, pool: ThreadPoolExecutor) -> None:
+    """A file of the share's name is already in the folder: if it is the same size and its
+    SHA-1 is the share's, say "already complete" (ALREADY_COMPLETE, exit 0) instead of
+    "already exists"; anything else is left for final_path to refuse.
+
+    The SHA-1 compared is the one in the peer's handshake summary, which only the metainfo
+    (not fetched here) binds to the share ID: a peer that knew this file's SHA-1 could make
+    us report it complete. Nothing is written either way; the file stays as it is.
+    """
+    try:
+        final = safe_output_path(out, summary.name)
+        info = os.lstat(final)
+    except (UnsafeNameError, OSError):
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size != summary.file_size:
+        return
+    loop = asyncio.get_running_loop()
+    try:
+        store = PieceStore.open_readonly(final)
+    except OSError:
+        return
+    try:
+        digest = await loop.run_in_executor(pool, store.sha1_file)
+    finally:
+        store.close()
+    if digest == summary.file_sha1:
+        raise NodeError(
+            ErrorKind.ALREADY_COMPLETE,
+            f"{final} is already complete: its SHA-1 {digest.hex()} is the share's",
+        )
 
 
 def final_path(out: Path, name: str, *, force: bool) -> Path:
