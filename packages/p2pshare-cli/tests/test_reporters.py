@@ -105,3 +105,18 @@ def test_plain_lines_say_what_holds_the_download_up() -> None:
         "Piece 9 failed verification (from abababababab); fetching it again "
         "(2 failed pieces still missing; giving up in 12s without progress)",
     ]
+
+
+def test_json_progress_only_on_change_plus_a_heartbeat() -> None:
+    """An idle seeder: one progress line per 10 s, not two a second; changes go out at once."""
+    out = io.StringIO()
+    reporter = JsonReporter(out)
+    for tick in range(61):  # 30 s of ticks every 0.5 s, nothing changing
+        event = _progress(10, 10, 1)
+        object.__setattr__(event, "time", tick * 0.5)
+        reporter.handle(event)
+    changed = _progress(11, 12, 2)
+    object.__setattr__(changed, "time", 30.1)
+    reporter.handle(changed)
+    times = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert times == [0.0, 10.0, 20.0, 30.0, 30.1]

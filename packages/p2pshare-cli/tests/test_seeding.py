@@ -68,3 +68,15 @@ async def test_running_get_again_says_already_complete(swarm: Swarm, tmp_path: P
     (tmp_path / "leecher" / "data.bin").write_bytes(bytes(300_000))
     other = await swarm.get("leecher", link, "--exit-when-done", started=False)
     assert await other.wait_exit(DONE_TIMEOUT) == 5
+
+
+@pytest.mark.slow
+async def test_max_download_rate_holds_on_average(swarm: Swarm, tmp_path: Path) -> None:
+    """2 MiB at --max-download-rate 512KiB cannot take less than (2 MiB - burst) / rate."""
+    source = tmp_path / "data.bin"
+    random_file(source, 2 * 1024 * 1024)
+    _, link = await swarm.seed("seeder", source)
+    leecher = await swarm.get("leecher", link, "--max-download-rate", "512KiB", "--exit-when-done")
+    assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+    done = leecher.first("completed")
+    assert done is not None and float(done["elapsed"]) >= (2 - 0.25 - 1) * 2  # 1 MiB read slack

@@ -251,6 +251,13 @@ def share(
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file of the same name.")
 @click.option(
+    "--max-download-rate",
+    callback=_size,
+    default=None,
+    metavar="RATE",
+    help="Limit downloads to this many bytes per second (e.g. 2MiB; 0 = no limit).",
+)
+@click.option(
     "--give-up",
     "give_up",
     type=click.FloatRange(min=0),
@@ -269,6 +276,7 @@ def get(
     seed_time: float | None,
     seed_forever: bool,
     force: bool,
+    max_download_rate: int | None,
     give_up: float,
     port: int,
     host: str | None,
@@ -311,6 +319,7 @@ def get(
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
         force=force,
+        max_download_rate=max_download_rate or None,
         give_up_after=give_up or None,
         max_upload_rate=max_upload_rate or None,
         max_connections_per_host=max_per_host,

@@ -57,6 +57,11 @@ def percent(progress: ev.Progress) -> float:
     return 100.0 * progress.done / progress.total
 
 
+HEARTBEAT = 10.0
+"""Seconds between two identical progress lines in --json: an idle seeder prints one line per
+10 s (was: two a second, 7 200 lines an hour) and a reader still sees that it is alive."""
+
+
 class JsonReporter:
     """One JSON object per line on stdout: the machine-readable event stream.
 
@@ -75,6 +80,8 @@ class JsonReporter:
         self.out = out or sys.stdout
         self.batch_delay = batch_delay
         self._errored = False
+        self._last_progress: tuple[object, ...] | None = None
+        self._last_progress_at = float("-inf")
         self._pending: list[str] = []  # batched lines, written together (even if unbuffered)
         self._flush_handle: asyncio.TimerHandle | None = None
 
@@ -107,12 +114,30 @@ class JsonReporter:
     def handle(self, event: ev.NodeEvent) -> None:
         if isinstance(event, ev.Failed):
             self._errored = True
+        if isinstance(event, ev.Progress) and self._unchanged(event):
+            return
         replace = getattr(self.out, "write_replaceable", None)
         if replace is not None and isinstance(event, ev.Progress):
             self._flush()  # (the lines before it keep their order)
             replace(event.to_json() + "\n")  # a slow reader sees the newest progress only
             return
         self._write(event.to_json(), urgent=not isinstance(event, self.BATCHED))
+
+    def _unchanged(self, progress: ev.Progress) -> bool:
+        """True for a progress event that says nothing new and is not due as a heartbeat."""
+        state = (
+            progress.done,
+            progress.pieces_done,
+            progress.uploaded,
+            progress.peers,
+            round(progress.down_rate, -3),  # (kB/s: a decaying rate is not news)
+            round(progress.up_rate, -3),
+        )
+        if state == self._last_progress and progress.time - self._last_progress_at < HEARTBEAT:
+            return True
+        self._last_progress = state
+        self._last_progress_at = progress.time
+        return False
 
     def info(self, text: str) -> None:
         print(text, file=sys.stderr)

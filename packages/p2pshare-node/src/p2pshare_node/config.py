@@ -26,6 +26,7 @@ class NodeConfig:
     piece_size: int | None = None  # seeding: requested piece size (power of two)
     force: bool = False  # overwrite an existing output file
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
+    max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)
     # connections accepted from one IP address [SEC-6]; raise it for many local test peers
     max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST
     progress_interval: float = 0.5  # seconds between Progress events

@@ -53,6 +53,7 @@ from p2pshare_node.preparation import (
 from p2pshare_node.probe import probe_share
 from p2pshare_node.progress import progress_event
 from p2pshare_node.ranges import PieceFlags
+from p2pshare_node.readlimit import ReadLimiter
 from p2pshare_node.resume import ResumeState, find_state
 from p2pshare_node.safeio import remove_quietly
 from p2pshare_node.statewriter import StateWriter
@@ -95,6 +96,8 @@ class Node:
         self._stamp: FileStamp | None = None  # the served file as verified (filewatch.py)
         self._unvouched: set[int] = set()  # pieces answered with reject: changed on disk
         self._rechecking = False
+        self._read_limit: ReadLimiter | None = None  # --max-download-rate (readlimit.py)
+        self._rate_paused = False
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
         # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
         # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
@@ -166,6 +169,8 @@ class Node:
         )
         self._down = RateMeter(self._t0)
         self._up = RateMeter(self._t0)
+        if self.config.max_download_rate:
+            self._read_limit = ReadLimiter(self.config.max_download_rate, self._t0)
         have: Bitfield | None = None
         if self.config.seeding:
             have = await self._prepare_seed()
@@ -390,18 +395,38 @@ class Node:
         self._conns[conn_id] = proto
         if self._download is not None and self._download.paused:
             proto.pause_reading("disk")
+        if self._rate_paused:
+            proto.pause_reading("rate")
         outbound = proto.outbound
         self._drive(lambda sw, now: sw.connection_opened(conn_id, host, port, outbound, now))
         return conn_id
 
     def data_received(self, conn_id: int, data: bytes | memoryview) -> None:
         """Bytes from a peer (a view valid only during this call; b"" is EOF)."""
+        if self._read_limit is not None and data:
+            self._limit_reading(len(data))
         if conn_id in self._conns:
             with self._held():
                 # Finished disk work first: the haves it causes then leave in the same send
                 # as the requests these bytes cause (one syscall and one peer wake-up, not two)
                 self._deliver_disk_results()
                 self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
+
+    def _limit_reading(self, nbytes: int) -> None:
+        """[--max-download-rate] Over budget: stop reading everywhere until it is repaid."""
+        assert self._read_limit is not None and self._loop is not None
+        pause = self._read_limit.spend(nbytes, self._now())
+        if pause <= 0 or self._rate_paused:
+            return
+        self._rate_paused = True
+        for proto in self._conns.values():
+            proto.pause_reading("rate")
+        self._loop.call_later(pause, self._resume_rate_reading)
+
+    def _resume_rate_reading(self) -> None:
+        self._rate_paused = False
+        for proto in self._conns.values():
+            proto.resume_reading("rate")
 
     def _disk_results(self) -> None:
         """A disk thread woke us: take in every finished job, then act once."""
