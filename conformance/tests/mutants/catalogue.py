@@ -31,6 +31,7 @@ class Mutant:
     faults: tuple[str, ...] = ()  # the node's own test faults (--fault)
     tunables: dict[str, Any] = field(default_factory=dict)  # SwarmConfig overrides
     suite_args: tuple[str, ...] = ()
+    mode: str = "share"  # share: the suite tests it; get: it downloads from the serve swarm
 
     @property
     def section(self) -> str:
@@ -127,6 +128,36 @@ def frame7() -> None:
 def frame8() -> None:
     """End of stream inside a frame is taken as a normal close (no TRUNCATED)."""
     P.inbound(lambda conn, raw: raw, on_eof=lambda conn, leftover: b"")
+
+
+@mutant("frame2-keepalive-fails", ("FRAME-2",))
+def frame2() -> None:
+    """A keepalive after the handshake fails the connection (as MALFORMED)."""
+    from p2pshare_core.states import State
+
+    P.inbound(
+        lambda conn, raw: (
+            P.frame(0x02, b"\0")
+            if len(raw) == 4 and conn.their_state is not State.HANDSHAKE
+            else raw
+        )
+    )
+
+
+def _after_bitfield(extra: bytes) -> None:
+    _rewrite_outbound_frames(lambda c, raw: raw + extra if P.msg_id(raw) == 0x01 else raw)
+
+
+@mutant("frame4-sends-oversize-frame", ("FRAME-4",))
+def frame4() -> None:
+    """An (unknown-id) frame over MAX_FRAME_LENGTH follows the bitfield."""
+    _after_bitfield(struct.pack(">IB", P.C.MAX_FRAME_LENGTH + 1, 0x42) + bytes(64))
+
+
+@mutant("frame6-sends-undefined-id", ("FRAME-6",))
+def frame6() -> None:
+    """A frame with the unassigned id 0x42 follows the bitfield."""
+    _after_bitfield(P.frame(0x42, b"hello"))
 
 
 # --- HS -------------------------------------------------------------------------------------
@@ -276,6 +307,46 @@ def bf3_in() -> None:
         return check
 
     P.wrap(_conn().Connection, "_check_bitfield", patched)
+
+
+@mutant("bf2-size-lenient", ("BF-2",))
+def bf2() -> None:
+    """A bitfield of the wrong size is padded or cut to the right one."""
+
+    def fix(conn: Any, raw: bytes) -> bytes:
+        size = (conn._piece_count + 7) // 8
+        if P.msg_id(raw) == 0x01 and conn._summary is not None and len(raw) - 5 != size:
+            return P.frame(0x01, (raw[5:] + bytes(size))[:size])
+        return raw
+
+    P.inbound(fix)
+
+
+@mutant("bf1-second-bitfield-ignored", ("BF-1", "STATE-2"))
+def bf1_second() -> None:
+    """A second bitfield is dropped instead of refused."""
+
+    def second(conn: Any, raw: bytes) -> bool:
+        # counted here: the frames of one read are filtered before the Connection sees any
+        if P.msg_id(raw) != 0x01:
+            return False
+        seen = conn.__dict__.get("_mutant_bitfields", 0)
+        conn.__dict__["_mutant_bitfields"] = seen + 1
+        return seen >= 1
+
+    _drop_inbound(second)
+
+
+@mutant("state2-early-messages-dropped", ("STATE-2", "HS-1"))
+def state2_early() -> None:
+    """Messages other than the handshake before the handshake are dropped, not refused."""
+    from p2pshare_core.states import State
+
+    def early(conn: Any, raw: bytes) -> bool:
+        mid = P.msg_id(raw)
+        return conn.their_state is State.HANDSHAKE and mid is not None and 0 < mid <= 0x0F
+
+    _drop_inbound(early)
 
 
 # --- MSG ------------------------------------------------------------------------------------
@@ -463,7 +534,63 @@ def meta13() -> None:
     P.inbound(rewrite)
 
 
+@mutant("meta12-wrong-total-size", ("META-12", "META-3", "META-1"))
+def meta12() -> None:
+    """metainfo_data carries a total_size one too large."""
+
+    def edit(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) != 0x0D:
+            return raw
+        (total,) = struct.unpack_from(">I", raw, 9)
+        return raw[:9] + struct.pack(">I", total + 1) + raw[13:]
+
+    _rewrite_outbound_frames(edit)
+
+
 # --- ERR / STATE ----------------------------------------------------------------------------
+
+
+@mutant("err2-bad-reason-accepted", ("ERR-2",))
+def err2() -> None:
+    """Error messages with a bad or over-long reason are read as if the reason were empty."""
+
+    def fix(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) == 0x0F and len(raw) >= 7:
+            return P.frame(0x0F, raw[5:7])
+        return raw
+
+    P.inbound(fix)
+
+
+@mutant("err7-unknown-code-is-a-violation", ("ERR-7",))
+def err7() -> None:
+    """An error with an unknown code is treated as a malformed frame."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) == 0x0F and len(raw) >= 7 and struct.unpack_from(">H", raw, 5)[0] > 18:
+            return P.frame(0x02, b"\0")
+        return raw
+
+    P.inbound(rewrite)
+
+
+@mutant("err11-unsolicited-before-range", ("ERR-11", "MSG-9"))
+def err11() -> None:
+    """Pieces are matched against requests before their range is checked."""
+
+    def patched(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(
+            self: Any, index: int, offset: int, length: int, incoming: bool, req: str
+        ) -> None:
+            if incoming and req == "MSG-9" and (index, offset, length) not in self._ours.requests:
+                from p2pshare_core.errors import ErrorCode
+
+                raise self._fail(True, ErrorCode.UNSOLICITED, "MSG-10", "unsolicited")
+            orig(self, index, offset, length, incoming, req)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_block", patched)
 
 
 @mutant("err3-silent-close", ("ERR-3",))
@@ -547,6 +674,44 @@ def pex4_unconnected() -> None:
     )
 
 
+@mutant("pex6-peers-twice", ("PEX-6",))
+def pex6() -> None:
+    """Every peers message is sent twice in a row."""
+    _rewrite_outbound_frames(lambda c, raw: raw * 2 if P.msg_id(raw) == 0x0B else raw)
+
+
+@mutant("pex1-bad-count-sent", ("PEX-1",))
+def pex1() -> None:
+    """Peers messages are sent with a count one too large."""
+    _rewrite_outbound_frames(
+        lambda c, raw: (
+            raw[:5] + bytes([raw[5] + 1]) + raw[6:]
+            if P.msg_id(raw) == 0x0B and len(raw) > 5
+            else raw
+        )
+    )
+
+
+@mutant("dup1-dials-higher-ids", ("DUP-1",))
+def dup1() -> None:
+    """PEX peers are dialed whatever their peer ID."""
+    from p2pshare_core.peerbook import PeerBook
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def add_pex(self: Any, source: bytes, entries: Any, now: float) -> int:
+            ours = self.our_id
+            entries = [e for e in entries if e.peer_id != ours]
+            self.our_id = b"\xff" * 21  # above every 20-byte ID
+            try:
+                return int(orig(self, source, entries, now))
+            finally:
+                self.our_id = ours
+
+        return add_pex
+
+    P.wrap(PeerBook, "add_pex", make)
+
+
 @mutant("dup3-self-accepted", ("DUP-3",))
 def dup3() -> None:
     """A handshake carrying the node's own peer ID is accepted."""
@@ -602,6 +767,47 @@ plain(
     tunables={"keepalive_interval": 1.0, "idle_timeout": 1e6},
     suite_args=_TIMERS,
 )
+
+# --- downloaders (mode "get": judged by the serve cases) -------------------------------------
+
+plain(
+    "get-no-have",
+    ("MSG-2",),
+    "A downloader that never sends have.",
+    faults=("no-have",),
+    mode="get",
+)
+
+
+@mutant("get-accepts-bad-pieces", ("BEH-11", "META-4", "MSG-2", "BF-4"), mode="get")
+def get_accepts_bad_pieces() -> None:
+    """A downloader that takes every piece as verified, whatever its hash."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def piece_hashed(self: Any, index: int, digest: bytes, now: float) -> None:
+            meta = self.metainfo
+            orig(self, index, meta.piece_hashes[index] if meta is not None else digest, now)
+
+        return piece_hashed
+
+    P.wrap(_swarm().Swarm, "piece_hashed", make)
+
+
+@mutant("get-never-interested", ("MSG-18",), mode="get")
+def get_never_interested() -> None:
+    """A downloader that waits for an unchoke before it sends interested."""
+    sm = _swarm()
+    from p2pshare_core.events import Interested
+
+    send = sm.Swarm._send
+
+    def _send(self: Any, peer: Any, event: Any, now: float) -> None:
+        if isinstance(event, Interested) and peer.conn.peer_choking:
+            return
+        send(self, peer, event, now)
+
+    sm.Swarm._send = _send
+
 
 # --- benign variations ----------------------------------------------------------------------
 

@@ -135,8 +135,38 @@ def judge(mutant: Mutant, code: int, doc: dict, output: str) -> tuple[bool, str]
     return False, f"MISSED: {len(failures)} failing cases, none citing {mutant.breaks}: {names}"
 
 
+def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
+    """A downloader mutant against the serve swarm; the serve cases judge it (strict)."""
+    from conformance.serve.cli import judge as judge_serve
+    from conformance.serve.cli import run_serve
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def launch(link: str) -> None:
+        out = workdir / f"{mutant.name}-dl"
+        out.mkdir()
+        command = [PYTHON, str(HERE / "launch.py"), mutant.name, "get", link, "-o", str(out)]
+        procs.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+
+    try:
+        obs = run_serve(size=512 * 1024, timeout=20, on_link=launch)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(10)
+    results = [r.to_json() for r in judge_serve(obs, strict=True)]
+    failed = any(r["outcome"] in ("fail", "closed", "timeout", "error") for r in results)
+    return (1 if failed else 0), {"results": results}, ""
+
+
 def run_one(mutant: Mutant, share: Path, workdir: Path) -> Verdict:
     started = time.monotonic()
+    if mutant.mode == "get":
+        caught, detail = judge(mutant, *run_get(mutant, workdir))
+        return Verdict(mutant, caught, detail, time.monotonic() - started)
     proc, link = start_node(mutant, share)
     try:
         code, doc, output = run_suite(mutant, link, workdir)
@@ -144,6 +174,20 @@ def run_one(mutant: Mutant, share: Path, workdir: Path) -> Verdict:
         stop(proc)
     caught, detail = judge(mutant, code, doc, output)
     return Verdict(mutant, caught, detail, time.monotonic() - started)
+
+
+def unbroken_musts() -> list[str]:
+    """MUSTs a peer can observe (not exempt) that no mutant of the catalogue breaks."""
+    from conformance.exemptions import EXEMPT
+    from conformance.requirements import load_requirements
+
+    broken = {rid for m in MUTANTS for rid in m.breaks}
+    reqs = load_requirements(REPO / "spec" / "protocol.md")
+    return [
+        rid
+        for rid, r in reqs.items()
+        if r.level == "MUST" and rid not in EXEMPT and rid not in broken
+    ]
 
 
 def report(verdicts: list[Verdict]) -> str:
@@ -165,6 +209,7 @@ def report(verdicts: list[Verdict]) -> str:
             lines.append(f"{name:<10} {len(items):>8} {ok:>8} {100 * ok / len(items):>6.0f}%")
     real = [v for v in verdicts if v.mutant.breaks]
     if real:
+        lines.append(f"MUSTs seen on the wire without a mutant: {', '.join(unbroken_musts())}")
         caught = sum(v.caught for v in real)
         lines.append(
             f"{'all real':<10} {len(real):>8} {caught:>8} {100 * caught / len(real):>6.0f}%"
