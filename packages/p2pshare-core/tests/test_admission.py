@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from p2pshare_core import codec
 from p2pshare_core import events as ev
 from p2pshare_core.actions import Dial, PeerBanned
 from p2pshare_core.admission import DialPacer, HostCounts, host_key, pick_eviction
@@ -142,3 +143,49 @@ def test_ban_is_reported_once_and_the_peer_never_redialled() -> None:
     d.swarm.add_bootstrap("10.0.0.66", 7, d.now)
     d.advance(d.now + 3600.0)
     assert len([a for a in d.actions if isinstance(a, Dial)]) == before
+
+
+# --- one liar does not end a download [BEH-16] -------------------------------------------------
+def _liar_first(d: Driver) -> tuple[Remote, Remote]:
+    """Two bootstrap peers; the liar's handshake (right share ID, wrong name) arrives first,
+    so the honest peer's true handshake looks like the mismatch."""
+    d.swarm.add_bootstrap("10.0.0.66", 1, 0.0)
+    d.swarm.add_bootstrap("10.0.0.2", 2, 0.0)
+    d.pump()
+    liar = Remote(d, 1, peer_id=b"\x66" * 20, host="10.0.0.66", port=1, swarm_dialed=True)
+    liar.send(liar.handshake(META, name="lies.bin"), ev.Bitfield(bits=b"\xf0"))
+    honest = Remote(d, 2, peer_id=b"\x22" * 20, host="10.0.0.2", port=2, swarm_dialed=True)
+    honest.parse = False  # (it would refuse the swarm's handshake, which carries the lie)
+    honest.send_raw(codec.encode(honest.handshake(META)))
+    assert d.closed[2].code is ErrorCode.SHARE_MISMATCH
+    return liar, honest
+
+
+def _redialled(d: Driver, host: str, until: float) -> bool:
+    before = sum(1 for a in d.actions if isinstance(a, Dial) and a.host == host)
+    d.advance(until)
+    return sum(1 for a in d.actions if isinstance(a, Dial) and a.host == host) > before
+
+
+def test_honest_peer_refused_for_a_liars_summary_is_redialled_after_the_truth() -> None:
+    """The liar serves the true metainfo: it contradicts the liar's handshake [META-8], the
+    summary is corrected, and the honest peer (dropped while the lie stood) is dialled again."""
+    d = Driver(meta=None, share_id=META.share_id)
+    liar, _ = _liar_first(d)
+    blob = META.encode()
+    liar.send(ev.MetainfoData(chunk=0, total_size=len(blob), data=blob))
+    assert d.closed[1].code is ErrorCode.SHARE_MISMATCH
+    assert d.swarm.summary == META.summary
+    assert _redialled(d, "10.0.0.2", 10.0)
+
+
+def test_honest_peer_refused_for_a_liars_summary_is_redialled_after_bad_metainfo() -> None:
+    """The liar serves a metainfo that does not hash to the share ID [META-14]: nobody vouches
+    for its summary any more, so it is forgotten and the honest peer dialled again."""
+    d = Driver(meta=None, share_id=META.share_id)
+    liar, _ = _liar_first(d)
+    size = liar.handshake(META, name="lies.bin").summary.metainfo_size
+    liar.send(ev.MetainfoData(chunk=0, total_size=size, data=bytes(size)))
+    assert d.closed[1].code is ErrorCode.BAD_METAINFO
+    assert d.swarm.summary is None
+    assert _redialled(d, "10.0.0.2", 10.0)

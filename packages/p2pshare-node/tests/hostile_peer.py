@@ -53,6 +53,8 @@ class Behaviour(Enum):
     LYING_SUMMARY = "lying-summary"  # right share ID, wrong file size in the handshake
     PEX_FLOOD = "pex-flood"  # PEX lists of 50 ports of one host, every 2 s (legal pace)
     GARBAGE = "garbage"  # handshake + bitfield, then a malformed frame
+    HOSTILE_NAME = "hostile-name"  # a handshake naming the file "../x.bin"
+    SLOWLORIS = "slowloris"  # its handshake, one byte every 0.2 s
 
 
 @dataclasses.dataclass
@@ -111,6 +113,18 @@ class HostilePeer:
         b = self.behaviour
         hs = self._handshake()
         conn = Connection(Role.ACCEPTOR, hs.share_id)
+        if b is Behaviour.HOSTILE_NAME:
+            assert len(self.meta.name) == len("../x.bin")
+            raw = conn.send(hs).replace(self.meta.name.encode(), b"../x.bin")
+            writer.write(raw)  # (the codec would refuse to build it: written raw)
+            await reader.read()
+            return
+        if b is Behaviour.SLOWLORIS:
+            for byte in conn.send(hs):
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+            return
         writer.write(conn.send(hs))
         n = hs.summary.piece_count
         claims = Bits(n) if b is Behaviour.LYING_HAVE else Bits.full(n)

@@ -142,6 +142,8 @@ VIOLATIONS = {
     Behaviour.OTHER_SHARE: "share",
     Behaviour.LYING_SUMMARY: "",
     Behaviour.GARBAGE: "FRAME-7",
+    Behaviour.HOSTILE_NAME: "HS-10",
+    Behaviour.SLOWLORIS: None,  # (its handshake deadline is HS-18's, a core test)
 }
 
 

@@ -946,6 +946,13 @@ class Swarm:
                         ErrorCode.BAD_METAINFO, "META-14", "metainfo does not match the share ID"
                     )
                     self._drop(bad, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
+            if not any(p.ready for p in self._peers.values()):
+                # Nobody left vouches for the handshake summary (only the metainfo could have
+                # proved it): forget it, so that the next handshake teaches it again [BEH-16].
+                self.summary = None
+                self.picker = None
+                self._meta_missing = []
+                return
             self._fetch_metainfo(now)
             return
         self.metainfo = meta
@@ -970,6 +977,14 @@ class Swarm:
     def _verify_file(self) -> None:
         self._verifying_file = True
         self._emit(VerifyFile())
+
+    def _may_retry(self, code: ErrorCode) -> bool:
+        """Redial after a close with `code`? [ERR-10]. A share mismatch found while the summary
+        is not verified yet may be a liar's summary against an honest peer: the verified
+        metainfo will tell, so that peer is tried again (with backoff) [BEH-16]."""
+        if code is ErrorCode.SHARE_MISMATCH and self.metainfo is None:
+            return True
+        return code not in _NO_RETRY
 
     def _admit(self, peer: _Peer, now: float) -> bool:
         """An inbound connection: within the per-host limit [SEC-6] and the handshaking pool
@@ -1059,10 +1074,10 @@ class Swarm:
                         self._by_peer_id[pid] = other
                         break
             host, port = peer.listen_address
-            retry = code not in _NO_RETRY and not self._book.is_banned(pid)
+            retry = self._may_retry(code) and not self._book.is_banned(pid)
             self._book.disconnected(host, port, pid, now, retry=retry, violation=violation)
         elif peer.outbound:
-            retry = code not in _NO_RETRY
+            retry = self._may_retry(code)
             self._book.disconnected(
                 peer.host, peer.port, None, now, retry=retry, violation=violation
             )

@@ -22,7 +22,7 @@ from p2pshare_core import actions as act
 from p2pshare_core.bitfield import Bitfield
 from p2pshare_core.codec import encode
 from p2pshare_core.config import SwarmConfig
-from p2pshare_core.events import Reject
+from p2pshare_core.events import Handshake, Reject
 from p2pshare_core.link import ShareLink
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.rate import RateMeter
@@ -41,7 +41,7 @@ from p2pshare_node.giveup import GiveUpClock
 from p2pshare_node.journal import read_journal
 from p2pshare_node.listening import Listener as SocketListener
 from p2pshare_node.listening import open_listener
-from p2pshare_node.paths import journal_path
+from p2pshare_node.paths import UnsafeNameError, journal_path, safe_output_path
 from p2pshare_node.preparation import (
     create_part,
     ensure_output_dir,
@@ -312,6 +312,7 @@ class Node:
             share_id=self.share_id,
             give_up=self.config.give_up_after,
             on_wait=lambda what, delay: self._emit(ev.Waiting(waiting_for=what, retry_in=delay)),
+            check=self._unusable_name,
         )
         if self.share_id is None:
             self.share_id = handshake.share_id
@@ -321,6 +322,14 @@ class Node:
         if not self.config.force:
             await refuse_if_present(out, handshake, self._hash_pool)
         final_path(out, handshake.name, force=self.config.force)
+        return None
+
+    def _unusable_name(self, handshake: Handshake) -> NodeError | None:
+        """A bootstrap peer naming the file unsafely is set aside, not fatal [BEH-16]."""
+        try:
+            safe_output_path(self.config.output_dir, handshake.name)
+        except UnsafeNameError as exc:
+            return NodeError(ErrorKind.UNSAFE_NAME, str(exc))
         return None
 
     async def _resume(self, state: ResumeState) -> Bitfield:

@@ -32,6 +32,7 @@ from p2pshare_node.errors import ErrorKind, NodeError
 PROBE_BACKOFF_MAX = 30.0
 Address = tuple[str, int]
 OnWait = Callable[[str, float], None]  # (what we wait for, seconds until the next try)
+Check = Callable[[Handshake], NodeError | None]  # why a handshake is unusable (None: usable)
 
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
 _TEMPORARY_CODES = {ErrorCode.TOO_MANY_CONNECTIONS, ErrorCode.SHUTDOWN, ErrorCode.TIMEOUT}
@@ -54,10 +55,12 @@ async def probe_share(
     share_id: bytes | None = None,
     give_up: float | None = 0.0,
     on_wait: OnWait | None = None,
+    check: Check | None = None,
 ) -> Handshake:
     """The handshake of the first peer serving `share_id` (any share if None).
 
     `give_up`: seconds to keep retrying temporary failures (0: one round; None: forever).
+    `check`: what else makes a handshake unusable (an unsafe name): that peer is set aside.
     Raises NodeError when no peer can serve us.
     """
     if not peers:
@@ -70,7 +73,12 @@ async def probe_share(
         for address in list(candidates):
             outcome = await _attempt(address, timeout, share_id)
             if isinstance(outcome, Handshake):
-                return outcome
+                problem = check(outcome) if check is not None else None
+                if problem is None:
+                    return outcome
+                outcome = _Outcome(
+                    problem.message, temporary=False, reached=True, kind=problem.kind
+                )
             last[address] = outcome
             if not outcome.temporary:
                 candidates.remove(address)  # set aside: it cannot serve this share
@@ -96,8 +104,8 @@ def _final_error(
     details = "; ".join(f"{_name(a)}: {last[a].text}" for a in peers if a in last)
     permanent = [o for o in outcomes if not o.temporary]
     if waited is None and permanent:  # every peer set aside: the worst reason is the kind
-        kinds = {o.kind for o in permanent}
-        kind = ErrorKind.SHARE_MISMATCH if ErrorKind.SHARE_MISMATCH in kinds else ErrorKind.PROTOCOL
+        kinds = [o.kind for o in permanent]
+        kind = ErrorKind.SHARE_MISMATCH if ErrorKind.SHARE_MISMATCH in kinds else kinds[0]
         return NodeError(kind, f"no peer serves this share: {details}")
     prefix = f"gave up after {waited:.0f}s: " if waited else ""
     if any(o.reached for o in outcomes):
