@@ -43,6 +43,7 @@ PREFIXES = {
     "BEH",
     "SEC",
     "STORE",
+    "EXT",
 }
 INDEX_HEADING = "## 18. Requirements index"
 CONVENTIONS_HEADING = "## 1. Conventions and terminology (TERM)"

@@ -497,7 +497,9 @@ def test_constructor_and_views() -> None:
 
 def test_send_side_handshake_and_error_checks() -> None:
     conn = Connection(Role.ACCEPTOR, SHARE_ID)
-    assert _local_error(conn, handshake(flags=1)).requirement == "HS-5"
+    assert _local_error(conn, handshake(flags=1)).requirement == "EXT-1"  # not implemented
+    conn = Connection(Role.ACCEPTOR, SHARE_ID)
+    assert _local_error(conn, handshake(flags=0x80)).requirement == "EXT-1"  # reserved
     conn = Connection(Role.ACCEPTOR, SHARE_ID)
     assert _local_error(conn, handshake(share_id=b"\x02" * 32)).code is ErrorCode.SHARE_MISMATCH
     conn = Connection(Role.ACCEPTOR, SHARE_ID)

@@ -31,7 +31,7 @@ def acceptor_sends_first(ctx: CaseContext) -> None:
 @case(
     "fields-valid",
     section=SECTION,
-    requirements=("HS-1", "HS-5", "HS-8", "HS-9", "NAME-1", "TERM-1"),
+    requirements=("HS-1", "HS-5", "HS-8", "HS-9", "NAME-1", "TERM-1", "EXT-1", "EXT-4"),
 )
 def fields_valid(ctx: CaseContext) -> None:
     """The target's handshake: magic, version 1, flags 0, its port, sane geometry, safe name."""
@@ -43,8 +43,16 @@ def fields_valid(ctx: CaseContext) -> None:
         raise Fail("bad magic", expected="P2PS [HS-1]", actual=repr(frame.raw[5:9]))
     if hs.version != C.PROTOCOL_VERSION:
         raise Fail("wrong version", expected="version 1 [HS-1]", actual=str(hs.version))
-    if hs.flags != 0:
-        raise Fail("reserved flags set", expected="flags 0 [HS-5]", actual=str(hs.flags))
+    if hs.flags & 0x80:
+        raise Fail(
+            "reserved capability bit 7 set", expected="bit 7 clear [EXT-4]", actual=hex(hs.flags)
+        )
+    if hs.flags & ~ASSIGNED_CAPABILITIES:
+        raise Fail(
+            "capability bits the registry does not assign",
+            expected=f"flags within {ASSIGNED_CAPABILITIES:#04x} [EXT-1]",
+            actual=hex(hs.flags),
+        )
     if hs.listen_port != ctx.opts.port:
         raise Fail(
             "listen_port is not the port we connected to",
@@ -186,9 +194,13 @@ def self_with_wrong_share(ctx: CaseContext) -> None:
     _bad_handshake(ctx, E.SHARE_MISMATCH, share_id=other, peer_id=ctx.target.peer_id)
 
 
-@case("flags-ignored", section=SECTION, requirements=("HS-5",))
+ASSIGNED_CAPABILITIES = 0x00
+"""Capability bits the spec's registry assigns (section 5.1): none in version 1.1."""
+
+
+@case("flags-ignored", section=SECTION, requirements=("HS-5", "EXT-2"))
 def flags_ignored(ctx: CaseContext) -> None:
-    """Reserved handshake flags set by the peer are ignored, not refused."""
+    """Capability bits the target does not know (all of them) are ignored, not refused."""
     wire = ctx.connect()
     read_handshake(wire)
     wire.write(

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Iterable, Set
 from typing import Final
 
+from .capabilities import Capability, check_offer, in_force
 from .codec import MESSAGES, decode_from, encode, piece_header, request_frame
 from .constants import (
     LENGTH_PREFIX_SIZE,
@@ -93,6 +94,8 @@ class Connection:
         self._skip = 0  # bytes of an unknown-id frame still to discard
         self._eof = False
         self._error: RemoteProtocolError | None = None
+        self.our_capabilities = 0  # the flags of our handshake, once sent [EXT-1]
+        self.peer_capabilities = 0  # the flags of theirs, once received (unknown bits too)
         self.am_choking = True
         self.peer_choking = True
         self.am_interested = False
@@ -461,16 +464,26 @@ class Connection:
                 self.am_interested = kind is Interested
         sender.state = new_state
 
+    @property
+    def capabilities_in_force(self) -> Capability:
+        """The extensions both handshakes offered: only these may be used [EXT-3]."""
+        return in_force(self.our_capabilities, self.peer_capabilities)
+
     def _check_handshake(self, hs: Handshake, sender: _Side, incoming: bool) -> None:
-        if not incoming:  # the codec already refuses other versions on receive (HS-3)
+        if incoming:
+            self.peer_capabilities = hs.flags  # (unknown bits are kept, and ignored [EXT-2])
+        else:  # the codec already refuses other versions on receive (HS-3)
             if hs.version != PROTOCOL_VERSION:
                 raise LocalProtocolError(
                     ErrorCode.UNSUPPORTED_VERSION,
                     "HS-3",
                     f"protocol version {hs.version} is not supported",
                 )
-            if hs.flags:
-                raise LocalProtocolError(ErrorCode.BAD_HANDSHAKE, "HS-5", "flags must be 0")
+            try:
+                check_offer(hs.flags)
+            except ValueError as exc:
+                raise LocalProtocolError(ErrorCode.BAD_HANDSHAKE, "EXT-1", str(exc)) from None
+            self.our_capabilities = hs.flags
         try:
             check_geometry(hs.file_size, hs.piece_size, ErrorCode.BAD_HANDSHAKE, "HS-9")
             validate_name(hs.name)
