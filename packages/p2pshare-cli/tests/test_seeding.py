@@ -80,3 +80,23 @@ async def test_max_download_rate_holds_on_average(swarm: Swarm, tmp_path: Path) 
     assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
     done = leecher.first("completed")
     assert done is not None and float(done["elapsed"]) >= (2 - 0.25 - 1) * 2  # 1 MiB read slack
+
+
+def test_share_prints_its_link_before_any_progress(tmp_path: Path) -> None:
+    """Piped output (no TTY): 'Sharing ...' and the link come first, then progress lines."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "f.bin"
+    random_file(source, 100_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "p2pshare_cli", "share", str(source), "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert first.startswith("Sharing f.bin") and second.startswith("Link: p2pshare://127.0.0.1:")

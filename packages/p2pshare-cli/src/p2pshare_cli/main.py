@@ -414,6 +414,13 @@ async def _serve(
     """Run the node; a download then seeds as `policy` says (None: until Ctrl-C)."""
     node = Node(config)
     holder.append(node)
+    if config.seeding:  # the link comes first, before any progress line [#16: output order]
+
+        def announce(event: ev.NodeEvent) -> None:
+            if isinstance(event, ev.Started):
+                _announce(node, reporter)
+
+        node.add_listener(announce)
     node.add_listener(reporter.handle)
     terminated: list[bool] = []
     task = asyncio.current_task()
@@ -422,8 +429,6 @@ async def _serve(
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _on_sigterm, task, terminated)
     try:
         await node.start()
-        if config.seeding:
-            _announce(node, reporter)
         if policy is not None and not config.seeding:
             await node.wait_complete()
             if policy.seeds:
