@@ -66,3 +66,10 @@ def test_downloader_serving_corrupt_data_is_caught(tmp_path: Path) -> None:
 def test_reference_downloader_refuses_a_wrong_link(tmp_path: Path) -> None:
     outcomes = _download(tmp_path, timeout=15, scenario="wrong-link")
     assert outcomes["serve/link-share-checked"] == Outcome.PASS, outcomes
+
+
+def test_downloader_from_a_bare_address_refuses_an_unsafe_name(tmp_path: Path) -> None:
+    """The share comes from the peer's handshake, so only the downloader's own HS-10 check
+    stands between "../escape.bin" and its disk."""
+    outcomes = _download(tmp_path, timeout=10, scenario="unsafe-name")
+    assert outcomes["serve/unsafe-name-refused"] == Outcome.PASS, outcomes

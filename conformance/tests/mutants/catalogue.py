@@ -32,6 +32,7 @@ class Mutant:
     tunables: dict[str, Any] = field(default_factory=dict)  # SwarmConfig overrides
     suite_args: tuple[str, ...] = ()
     mode: str = "share"  # share: the suite tests it; get: it downloads from the serve swarm
+    scenario: str = "swarm"  # the serve scenario a "get" mutant downloads from
 
     @property
     def section(self) -> str:
@@ -160,6 +161,39 @@ def frame6() -> None:
     _after_bitfield(P.frame(0x42, b"hello"))
 
 
+@mutant("frame1-bad-length-prefix", ("FRAME-1", "BF-2"))
+def frame1() -> None:
+    """The bitfield's length prefix counts one byte too many. On the wire this is a bitfield of
+    the wrong size (BF-2) followed by a torn frame: no receiver can tell the two apart."""
+    _rewrite_outbound_frames(
+        lambda c, raw: struct.pack(">I", len(raw) - 3) + raw[4:] if P.msg_id(raw) == 0x01 else raw
+    )
+
+
+@mutant("term1-little-endian-port", ("TERM-1",))
+def term1() -> None:
+    """The handshake's listen_port is written little-endian."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 26], b[5 + 27] = b[5 + 27], b[5 + 26]
+
+    _handshake_out(edit)
+
+
+@mutant("term2-reason-not-utf8", ("TERM-2", "ERR-1"))
+def term2() -> None:
+    """Error reasons end in a byte that is not UTF-8."""
+    _rewrite_outbound_frames(
+        lambda c, raw: P.frame(0x0F, raw[5:] + b"\xff") if P.msg_id(raw) == 0x0F else raw
+    )
+
+
+@mutant("term4-smaller-frame-limit", ("TERM-4", "FRAME-3"))
+def term4() -> None:
+    """MAX_FRAME_LENGTH (a wire constant) lowered to 512 KiB."""
+    _conn().MAX_FRAME_LENGTH = 1 << 19
+
+
 # --- HS -------------------------------------------------------------------------------------
 
 
@@ -264,6 +298,20 @@ def _own_share(conn: Any, raw: bytes, fields: str) -> bytes:
     return bytes(b)
 
 
+@mutant("hs11-acceptor-waits", ("HS-11",))
+def hs11() -> None:
+    """The acceptor waits for the dialer's handshake before sending its own."""
+    sm = _swarm()
+    real = sm.Swarm._send_handshake
+
+    def send_handshake(self: Any, peer: Any, now: float) -> None:
+        if not peer.outbound and peer.conn.their_handshake is None:
+            return  # the handshake handler sends it once the dialer's has arrived
+        real(self, peer, now)
+
+    sm.Swarm._send_handshake = send_handshake
+
+
 @mutant("hs14-share-unchecked", ("HS-14",))
 def hs14() -> None:
     """Handshakes for another share ID are accepted."""
@@ -307,6 +355,12 @@ def bf3_in() -> None:
         return check
 
     P.wrap(_conn().Connection, "_check_bitfield", patched)
+
+
+@mutant("state3-unchoke-before-bitfield", ("STATE-3", "BF-1"))
+def state3() -> None:
+    """An unchoke is sent between the handshake and the bitfield."""
+    _rewrite_outbound_frames(lambda c, raw: raw + P.frame(0x08) if P.msg_id(raw) == 0x00 else raw)
 
 
 @mutant("bf2-size-lenient", ("BF-2",))
@@ -692,7 +746,7 @@ def pex1() -> None:
     )
 
 
-@mutant("dup1-dials-higher-ids", ("DUP-1",))
+@mutant("dup1-dials-higher-ids", ("DUP-1", "PEX-10"))
 def dup1() -> None:
     """PEX peers are dialed whatever their peer ID."""
     from p2pshare_core.peerbook import PeerBook
@@ -728,6 +782,53 @@ def dup3() -> None:
     from p2pshare_core.events import Handshake
 
     sm.Swarm._handlers[Handshake] = make(sm.Swarm._handlers[Handshake])
+
+
+def _handshake_handler(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    sm = _swarm()
+    from p2pshare_core.events import Handshake
+
+    sm.Swarm._handlers[Handshake] = make(sm.Swarm._handlers[Handshake])
+
+
+@mutant("dup5-acceptor-closes-duplicate", ("DUP-5",))
+def dup5() -> None:
+    """Of two connections the peer dialed with one peer ID, the acceptor closes the later."""
+    from p2pshare_core.errors import ErrorCode
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def on_handshake(self: Any, peer: Any, hs: Any, now: float) -> None:
+            existing = self._by_peer_id.get(hs.peer_id)
+            if existing is not None and not existing.outbound and not peer.outbound:
+                self._drop(peer, ErrorCode.DUPLICATE_CONNECTION, "duplicate", now)
+                return
+            orig(self, peer, hs, now)
+
+        return on_handshake
+
+    _handshake_handler(make)
+
+
+@mutant("dup4-keeps-lower-dialer", ("DUP-4",))
+def dup4() -> None:
+    """Of two connections with one peer, the one dialed by the lower peer ID is kept."""
+    from p2pshare_core.errors import ErrorCode
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def on_handshake(self: Any, peer: Any, hs: Any, now: float) -> None:
+            existing = self._by_peer_id.get(hs.peer_id)
+            if existing is not None and existing.outbound != peer.outbound:
+                outbound = existing if existing.outbound else peer
+                inbound = peer if outbound is existing else existing
+                wrong = inbound if self.peer_id < hs.peer_id else outbound
+                self._drop(wrong, ErrorCode.DUPLICATE_CONNECTION, "duplicate", now)
+                if wrong is peer:
+                    return
+            orig(self, peer, hs, now)
+
+        return on_handshake
+
+    _handshake_handler(make)
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -807,6 +908,15 @@ def get_never_interested() -> None:
         send(self, peer, event, now)
 
     sm.Swarm._send = _send
+
+
+@mutant("get-unsafe-name-unchecked", ("HS-10",), mode="get", scenario="unsafe-name")
+def get_unsafe_name_unchecked() -> None:
+    """A downloader from a bare address that does not check the name in the peer's handshake
+    (its file system layer still refuses to write it, silently on the wire)."""
+    from p2pshare_node import probe
+
+    probe.validate_name = lambda name: name
 
 
 # --- benign variations ----------------------------------------------------------------------

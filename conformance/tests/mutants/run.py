@@ -151,7 +151,7 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
         )
 
     try:
-        obs = run_serve(size=512 * 1024, timeout=20, on_link=launch)
+        obs = run_serve(size=512 * 1024, timeout=20, on_link=launch, scenario=mutant.scenario)
     finally:
         for proc in procs:
             if proc.poll() is None:

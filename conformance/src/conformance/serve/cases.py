@@ -44,6 +44,30 @@ def link_share_checked(obs: Observation) -> None:
             raise Timeout("connection left open", expected="close [LINK-6]", actual="open")
 
 
+@case("unsafe-name-refused", section=SECTION, requirements=("HS-10", "NAME-1"), kind="serve")
+def unsafe_name_refused(obs: Observation) -> None:
+    """Started from a bare address, the downloader learns the share from a handshake naming
+    "../escape.bin": it fails the connection with BAD_METAINFO and never answers with a
+    handshake echoing that summary (HS-16) or asks for anything."""
+    if obs.scenario != "unsafe-name":
+        raise Unsupported("run `serve --scenario unsafe-name` to judge this")
+    entry = obs.by_role("entry")
+    if not entry:
+        raise Fail(
+            "the downloader never dialed the address", expected="a connection", actual="none"
+        )
+    for c in entry:
+        if c.handshake is not None or c.asked:
+            raise Fail(
+                "accepted a handshake with an unsafe name",
+                expected="BAD_METAINFO and close [HS-10]",
+                actual="it answered with its handshake" if c.handshake else f"{c.asked} requests",
+            )
+        if c.their_error is None or c.their_error.code != 13:
+            got = "no error" if c.their_error is None else f"error code {c.their_error.code}"
+            raise Fail("wrong refusal", expected="BAD_METAINFO [HS-10]", actual=got)
+
+
 @case(
     "completes",
     section=SECTION,

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SCENARIOS,
         default="swarm",
         help="swarm (default): download from the fake swarm; wrong-link: the link "
-        "names another share ID, the downloader must refuse (LINK-6)",
+        "names another share ID, the downloader must refuse (LINK-6); unsafe-name: a bare "
+        "HOST:PORT link whose peer's handshake names ../escape.bin (HS-10)",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")

@@ -48,8 +48,12 @@ from p2pshare_core.states import Role
 from conformance import craft
 
 ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
-SCENARIOS = ("swarm", "wrong-link")
-"""swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served."""
+SCENARIOS = ("swarm", "wrong-link", "unsafe-name")
+"""swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
+unsafe-name: a bare HOST:PORT link, and the entry peer's handshake names "../escape.bin" (the
+downloader learns the share from that handshake, so only its own HS-10 check can refuse it)."""
+
+UNSAFE_NAME = b"../escape.bin"
 
 
 @dataclass
@@ -147,6 +151,8 @@ class FakeSwarm:
         share_id = self.share.meta.share_id
         if self.scenario == "wrong-link":  # the link names a share the peers do not serve
             share_id = hashlib.sha256(b"not this share" + share_id).digest()
+        if self.scenario == "unsafe-name":  # a bare address: the share comes from the handshake
+            return f"{host}:{self.obs.ports['entry']}"
         return f"p2pshare://{host}:{self.obs.ports['entry']}/{share_id.hex()}"
 
     def start(self) -> None:
@@ -164,7 +170,7 @@ class FakeSwarm:
         entry peer's fetch-back requests a moment to be answered. With a wrong link: once the
         downloader has hung up on the entry peer."""
         deadline = time.monotonic() + timeout
-        if self.scenario == "wrong-link":
+        if self.scenario in ("wrong-link", "unsafe-name"):
             while time.monotonic() < deadline:
                 entry = self.obs.by_role("entry")
                 if entry and all(c.closed for c in entry):
@@ -232,6 +238,9 @@ class FakeSwarm:
         self, role: str, log: ConnLog, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         meta = self.share.meta
+        if self.scenario == "unsafe-name" and role == "entry":
+            await self._unsafe_name_session(log, reader, writer)
+            return
         conn = Connection(Role.ACCEPTOR, meta.share_id)
         hs = Handshake.for_share(
             peer_id=self.obs.peer_ids[role],
@@ -258,6 +267,35 @@ class FakeSwarm:
             if not data:
                 return
             await writer.drain()
+
+    async def _unsafe_name_session(
+        self, log: ConnLog, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Send a handshake naming an unsafe file; record what the downloader answers."""
+        meta = self.share.meta
+        writer.write(
+            craft.handshake(
+                peer_id=self.obs.peer_ids["entry"],
+                listen_port=self.obs.ports["entry"],
+                share_id=meta.share_id,
+                file_size=meta.file_size,
+                piece_size=meta.piece_size,
+                file_sha1=meta.file_sha1,
+                name=UNSAFE_NAME,
+            )
+        )
+        await writer.drain()
+        conn = Connection(Role.DIALER)  # the downloader, as seen from here: it speaks second
+        while data := await reader.read(1 << 16):
+            conn.receive_data(data)
+            with contextlib.suppress(RemoteProtocolError):
+                while (event := conn.next_event()) is not NEED_DATA:
+                    if isinstance(event, Handshake):
+                        log.handshake = event
+                    elif isinstance(event, Error):
+                        log.their_error = event
+                    elif isinstance(event, Request | MetainfoRequest):
+                        log.asked += 1
 
     async def _events(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter

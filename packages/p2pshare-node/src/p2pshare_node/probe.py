@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from p2pshare_core.codec import decode
+from p2pshare_core.codec import decode, encode
 from p2pshare_core.constants import MAX_FRAME_LENGTH
-from p2pshare_core.errors import ErrorCode, ProtocolError
+from p2pshare_core.errors import ErrorCode, LocalProtocolError, ProtocolError
 from p2pshare_core.events import Error, Handshake
+from p2pshare_core.metainfo import check_geometry, validate_name
 
 from p2pshare_node.errors import ErrorKind, NodeError
 
@@ -170,11 +171,29 @@ async def _read_handshake(host: str, port: int) -> Handshake:
             try:
                 event = decode(body[0], body[1:])
             except ProtocolError as exc:
+                writer.write(encode(Error.from_exception(exc)))  # [ERR-3]: say why, then close
                 raise NodeError(ErrorKind.PROTOCOL, f"not a p2pshare peer ({exc})") from None
             if isinstance(event, Handshake):
+                _refuse_impossible(event, writer)
                 return event
             if isinstance(event, Error):
                 raise _Refused(event.code, event.reason)
             raise NodeError(ErrorKind.PROTOCOL, "the peer did not start with a handshake")
     finally:
         writer.close()
+
+
+def _refuse_impossible(hs: Handshake, writer: asyncio.StreamWriter) -> None:
+    """The probe is the receiver of this handshake: one no share could have (HS-9) or naming an
+    unsafe file (HS-10) fails the connection with the error frame (ERR-3) before we hang up,
+    so the peer learns why; checked here because the share is not known yet (HS-12)."""
+    try:
+        check_geometry(hs.file_size, hs.piece_size, ErrorCode.BAD_HANDSHAKE, "HS-9")
+        validate_name(hs.name)
+    except LocalProtocolError as err:
+        requirement = "HS-10" if err.code is ErrorCode.BAD_METAINFO else err.requirement
+        writer.write(encode(Error.build(err.code, f"[{requirement}] {err.reason}")))
+        if err.code is ErrorCode.BAD_METAINFO:
+            text = f"unsafe file name {hs.name!r}: {err.reason}"
+            raise NodeError(ErrorKind.UNSAFE_NAME, text) from None
+        raise NodeError(ErrorKind.PROTOCOL, f"impossible share geometry: {err.reason}") from None
