@@ -21,6 +21,7 @@ from p2pshare_node.faults import Fault
 from p2pshare_node.node import Node
 
 from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
+from p2pshare_cli.inspecting import info, verify
 from p2pshare_cli.reporters import MAX_MESSAGE, Reporter, make_reporter
 from p2pshare_cli.safetext import printable
 from p2pshare_cli.seeding import DEFAULT_IDLE, DEFAULT_RATIO, SeedPolicy
@@ -508,6 +509,10 @@ def _announce(node: Node, reporter: Reporter) -> None:
         f"  p2pshare get {shlex.quote(link)}\n"
         f"Serving until Ctrl-C."
     )
+
+
+cli.add_command(info)
+cli.add_command(verify)
 
 
 def main() -> None:

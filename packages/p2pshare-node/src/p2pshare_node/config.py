@@ -25,6 +25,7 @@ class NodeConfig:
     advertise_port: int | None = None  # port put in the share link (default: listen_port)
     piece_size: int | None = None  # seeding: requested piece size (power of two)
     force: bool = False  # overwrite an existing output file
+    metainfo_only: bool = False  # fetch and verify the metainfo, write nothing (`info`, `verify`)
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
     max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)
     # connections accepted from one IP address [SEC-6]; raise it for many local test peers

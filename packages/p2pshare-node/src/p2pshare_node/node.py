@@ -298,6 +298,14 @@ class Node:
         return Bitfield.full(meta.piece_count)
 
     async def _prepare_download(self) -> Bitfield | None:
+        if self.config.metainfo_only:  # nothing on disk: just ask, and check the answer
+            handshake = await probe_share(
+                self.config.bootstrap, timeout=self.config.connect_timeout
+            )
+            if self.share_id is not None and handshake.share_id != self.share_id:
+                raise NodeError(ErrorKind.SHARE_MISMATCH, "the peer shares another share")
+            self.share_id = handshake.share_id
+            return None
         out = self.config.output_dir
         ensure_output_dir(out)
         if self.share_id is not None:
@@ -666,6 +674,13 @@ class Node:
     def _on_metainfo(self, meta: Metainfo) -> None:
         if self._store is not None and self.metainfo is not None:
             return  # already prepared (resume, or seeding)
+        if self.config.metainfo_only:  # verified against the share ID by the core: done
+            self.metainfo = meta
+            self.share_id = meta.share_id
+            self._emit_metadata()
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+            return
         try:
             self._open_download(meta, resuming=False)
         except NodeError as exc:
@@ -682,12 +697,12 @@ class Node:
         self._down.add(len(action.data), self._now())
 
     def _verify_piece(self, index: int) -> None:
-        assert self._download is not None
-        self._download.verify_piece(index)
+        if self._download is not None:  # (None: metainfo_only, about to close)
+            self._download.verify_piece(index)
 
     def _verify_file(self) -> None:
-        assert self._download is not None
-        self._download.verify_file()
+        if self._download is not None:
+            self._download.verify_file()
 
     def _finish_download(self) -> None:
         """Every piece and the whole file verified: move it into place and keep seeding."""
