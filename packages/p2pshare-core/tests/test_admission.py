@@ -189,3 +189,21 @@ def test_honest_peer_refused_for_a_liars_summary_is_redialled_after_bad_metainfo
     assert d.closed[1].code is ErrorCode.BAD_METAINFO
     assert d.swarm.summary is None
     assert _redialled(d, "10.0.0.2", 10.0)
+
+
+def test_silent_peers_holding_upload_slots_give_way_to_an_interested_one() -> None:
+    """[BEH-17] New peers are unchoked while slots are free; peers that never say interested
+    then hold every slot. A peer that is interested gets one at once (an idle holder is
+    choked), not at the next rechoke."""
+    cfg = SwarmConfig(upload_slots=2, rechoke_interval=100.0, optimistic_interval=300.0)
+    d = Driver(meta=META, data=DATA, config=cfg)
+    silent = [Remote(d, n, peer_id=_pid(n), host=f"10.0.0.{n}") for n in (1, 2)]
+    for r in silent:
+        r.join(META)
+    assert all(r.take(ev.Unchoke) for r in silent)  # both slots taken by peers wanting nothing
+    keen = Remote(d, 3, peer_id=_pid(3), host="10.0.0.3")
+    keen.join(META)
+    assert not keen.take(ev.Unchoke)
+    keen.send(ev.Interested())
+    assert keen.take(ev.Unchoke)
+    assert sum(len(r.take(ev.Choke)) for r in silent) == 1

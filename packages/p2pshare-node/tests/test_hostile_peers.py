@@ -157,8 +157,15 @@ async def test_hostile_first_bootstrap_beside_an_honest_seeder(
     honest = await scene.seeder(max_upload_rate=RATE)
     bad = await scene.hostile(behaviour)
     leecher, rec = scene.leecher(("127.0.0.1", bad.port), ("127.0.0.1", honest.listen_port))
-    await leecher.start()
-    await asyncio.wait_for(leecher.wait_complete(), 60)
+    tracemalloc.start()
+    try:
+        await leecher.start()
+        await asyncio.wait_for(leecher.wait_complete(), 60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # (both nodes and the hostile peer: a few 1 MiB read buffers, the file, bounded queues)
+    assert peak < 24 * 2**20, f"{peak / 2**20:.1f} MiB"
     await scene.assert_only_the_download_was_written()
     expected = VIOLATIONS[behaviour]
     if expected == "banned":

@@ -265,7 +265,9 @@ def share(
     default=300.0,
     show_default=True,
     metavar="SECONDS",
-    help="Exit (code 3) after this long without any peer before completion (0 = never).",
+    help="Stop an unfinished download after this long without progress: no peer would serve "
+    "it (exit 3; refused or busy peers are retried until then), or no piece verified while "
+    "pieces fail verification (exit 7). 0 = never.",
 )
 @_common_options
 def get(

@@ -667,8 +667,26 @@ class Swarm:
 
     def _on_interested(self, peer: _Peer, event: Interested, now: float) -> None:
         conn = peer.conn
-        if conn.am_choking and self._choker.may_unchoke_new(self._unchoked_count()):
-            self._send(peer, Unchoke(), now)
+        if not conn.am_choking:
+            return
+        if not self._choker.may_unchoke_new(self._unchoked_count()):
+            # [BEH-17] a slot held by a peer that wants nothing goes to this one at once:
+            # connections that never ask cannot make it wait for the next rechoke
+            idle = next(
+                (
+                    p
+                    for p in self._peers.values()
+                    if p.ready
+                    and not p.conn.am_choking
+                    and not p.conn.peer_interested
+                    and p.conn_id != self._choker.optimistic
+                ),
+                None,
+            )
+            if idle is None:
+                return
+            self._choke(idle, now)
+        self._send(peer, Unchoke(), now)
 
     def _on_not_interested(self, peer: _Peer, event: NotInterested, now: float) -> None:
         pass  # the next rechoke gives its slot to someone interested

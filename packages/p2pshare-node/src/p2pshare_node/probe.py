@@ -71,18 +71,9 @@ async def probe_share(
     last: dict[Address, _Outcome] = {}
     delay = 1.0
     while True:
-        for address in list(candidates):
-            outcome = await _attempt(address, timeout, share_id)
-            if isinstance(outcome, Handshake):
-                problem = check(outcome) if check is not None else None
-                if problem is None:
-                    return outcome
-                outcome = _Outcome(
-                    problem.message, temporary=False, reached=True, kind=problem.kind
-                )
-            last[address] = outcome
-            if not outcome.temporary:
-                candidates.remove(address)  # set aside: it cannot serve this share
+        found = await _round(candidates, timeout, share_id, check, last)
+        if found is not None:
+            return found
         elapsed = time.monotonic() - started
         if not candidates or (give_up is not None and elapsed + delay > give_up):
             raise _final_error(last, peers, elapsed if candidates else None)
@@ -91,6 +82,37 @@ async def probe_share(
             on_wait(waiting, delay)
         await asyncio.sleep(delay)
         delay = min(PROBE_BACKOFF_MAX, delay * 2)
+
+
+async def _round(
+    candidates: list[Address],
+    timeout: float,
+    share_id: bytes | None,
+    check: Check | None,
+    last: dict[Address, _Outcome],
+) -> Handshake | None:
+    """Ask every candidate at once (a slow or silent peer does not hold up the others); the
+    first usable handshake wins. Peers that cannot serve this share leave `candidates`."""
+
+    async def ask(address: Address) -> tuple[Address, Handshake | _Outcome]:
+        return address, await _attempt(address, timeout, share_id)
+
+    tasks = [asyncio.ensure_future(ask(address)) for address in candidates]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            address, outcome = await next_done
+            if isinstance(outcome, Handshake):
+                problem = check(outcome) if check is not None else None
+                if problem is None:
+                    return outcome
+                outcome = _Outcome(problem.message, False, reached=True, kind=problem.kind)
+            last[address] = outcome
+            if not outcome.temporary:
+                candidates.remove(address)  # set aside: it cannot serve this share
+        return None
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _name(address: Address) -> str:
