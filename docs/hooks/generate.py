@@ -5,6 +5,7 @@
                                   construct declarations (the same vectors the tests decode)
 - explanation/state-machine.md <- p2pshare_core.states.TRANSITIONS (the live table)
 - reference/cli.md             <- the click command tree's own --help texts
+- tutorials/first-share.md     <- its `share` output block: the real command, run by the build
 """
 
 from __future__ import annotations
@@ -30,6 +31,49 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for uri, content in pages.items():
         files.append(File.generated(config, uri, content=content))
     return files
+
+
+# --- the tutorial's output, from a real run ------------------------------------------------
+
+TUTORIAL = "tutorials/first-share.md"
+TUTORIAL_SIZE = 20 * 1024 * 1024
+
+
+def on_page_markdown(markdown: str, page: Any, config: MkDocsConfig, files: Files) -> str:
+    """Put the real output of `p2pshare share` into the tutorial, so it cannot go stale."""
+    if page.file.src_uri != TUTORIAL:
+        return markdown
+    output, link = share_output()
+    block = "```text\n" + output + "\n```"
+    return markdown.replace("<!-- share-output -->", block).replace("{{ link }}", link)
+
+
+def share_output() -> tuple[str, str]:
+    """Run `p2pshare share movie.bin` (a fixed 20 MiB file, so the share ID is stable; the
+    address advertised as 192.168.1.20) until it says it serves; its stdout and its link."""
+    import random
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        movie = Path(tmp) / "movie.bin"
+        movie.write_bytes(random.Random(20).randbytes(TUTORIAL_SIZE))
+        argv = [sys.executable, "-m", "p2pshare_cli", "share", "movie.bin"]
+        argv += ["--host", "127.0.0.1", "--advertise", "192.168.1.20"]
+        proc = subprocess.Popen(argv, cwd=tmp, stdout=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # (bounded: the process is killed below in any case)
+                lines.append(line.rstrip("\n"))
+                if line.startswith("Serving until") or len(lines) > 20:
+                    break
+        finally:
+            proc.kill()
+            proc.wait(10)
+    link = next(line.split(": ", 1)[1] for line in lines if line.startswith("Link: "))
+    return "\n".join(lines), link
 
 
 # --- spec -----------------------------------------------------------------------------------
