@@ -134,15 +134,16 @@ def frame8() -> None:
 @mutant("frame2-keepalive-fails", ("FRAME-2",))
 def frame2() -> None:
     """A keepalive after the handshake fails the connection (as MALFORMED)."""
-    from p2pshare_core.states import State
 
-    P.inbound(
-        lambda conn, raw: (
-            P.frame(0x02, b"\0")
-            if len(raw) == 4 and conn.their_state is not State.HANDSHAKE
-            else raw
-        )
-    )
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        # tracked here: the frames of one read are filtered before the Connection sees any
+        if P.msg_id(raw) == 0x00:
+            conn.__dict__["_mutant_after_handshake"] = True
+        if len(raw) == 4 and conn.__dict__.get("_mutant_after_handshake"):
+            return P.frame(0x02, b"\0")
+        return raw
+
+    P.inbound(rewrite)
 
 
 def _after_bitfield(extra: bytes) -> None:
@@ -394,13 +395,21 @@ def bf1_second() -> None:
 @mutant("state2-early-messages-dropped", ("STATE-2", "HS-1"))
 def state2_early() -> None:
     """Messages other than the handshake before the handshake are dropped, not refused."""
-    from p2pshare_core.states import State
 
     def early(conn: Any, raw: bytes) -> bool:
         mid = P.msg_id(raw)
-        return conn.their_state is State.HANDSHAKE and mid is not None and 0 < mid <= 0x0F
+        return _before_handshake(conn, raw) and mid is not None and 0 < mid <= 0x0F
 
     _drop_inbound(early)
+
+
+def _before_handshake(conn: Any, raw: bytes) -> bool:
+    """True until the peer's handshake has passed the filter (the Connection's own state lags:
+    the frames of one read are filtered before it sees any)."""
+    if P.msg_id(raw) == 0x00:
+        conn.__dict__["_mutant_after_handshake"] = True
+        return False
+    return not conn.__dict__.get("_mutant_after_handshake", False)
 
 
 # --- MSG ------------------------------------------------------------------------------------
@@ -458,6 +467,12 @@ def msg10() -> None:
     P.wrap(_conn().Connection, "_answer", patched)
 
 
+plain(
+    "bf5-empty-bitfield",
+    ("BF-5", "MSG-7"),
+    "A seeder announcing no piece (and serving them anyway).",
+    faults=("no-have",),
+)
 plain(
     "msg4-ignores-requests", ("MSG-4",), "Requests get no reply at all.", faults=("ignore-request",)
 )
@@ -676,9 +691,7 @@ def state4() -> None:
 @mutant("state2-keepalive-before-handshake", ("STATE-2",))
 def state2() -> None:
     """Keepalives before the peer's handshake are accepted."""
-    from p2pshare_core.states import State
-
-    _drop_inbound(lambda conn, raw: len(raw) == 4 and conn.their_state is State.HANDSHAKE)
+    _drop_inbound(lambda conn, raw: _before_handshake(conn, raw) and len(raw) == 4)
 
 
 # --- PEX / DUP ------------------------------------------------------------------------------
@@ -917,6 +930,21 @@ def get_unsafe_name_unchecked() -> None:
     from p2pshare_node import probe
 
     probe.validate_name = lambda name: name
+
+
+@mutant("get-link-share-unchecked", ("LINK-6", "HS-14"), mode="get", scenario="wrong-link")
+def get_link_share_unchecked() -> None:
+    """A downloader that drops the share ID of a full link (downloads whatever it is served)."""
+    import dataclasses
+
+    from p2pshare_node import node
+
+    init = node.Node.__init__
+
+    def __init__(self: Any, config: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, dataclasses.replace(config, share_id=None), *args, **kwargs)
+
+    node.Node.__init__ = __init__  # type: ignore[method-assign]
 
 
 # --- benign variations ----------------------------------------------------------------------
