@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# Nodes started by tests never multicast on the machine's network (LAN discovery); the
+# network-namespace tests turn it back on for their own hosts.
+os.environ.setdefault("P2PSHARE_NO_LAN", "1")
+
 # pytest's importlib mode names this file "conformance.tests.conftest" and registers a stub
 # "conformance" package for it, shadowing the real one; drop the stub so imports find the suite.
 if getattr(sys.modules.get("conformance"), "__file__", None) is None:

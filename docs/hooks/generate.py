@@ -27,10 +27,72 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         "reference/wire-format.md": wire_format_page(),
         "explanation/state-machine.md": state_machine_page(),
         "reference/cli.md": cli_page(),
+        "reference/lan-discovery.md": lan_discovery_page(),
     }
     for uri, content in pages.items():
         files.append(File.generated(config, uri, content=content))
     return files
+
+
+# --- local peer discovery, from spec/vectors/lsd.json ----------------------------------------
+
+
+def lan_discovery_page() -> str:
+    """How nodes find each other on a LAN: the announce, byte by byte, from the vectors."""
+    doc = json.loads((ROOT / "spec" / "vectors" / "lsd.json").read_text(encoding="utf-8"))
+    out = [
+        "# LAN discovery",
+        "",
+        "`p2pshare get SHAREID` (or `p2pshare:///SHAREID`) needs no address: nodes on the same",
+        "LAN announce the shares they take part in by UDP multicast (spec section 13.1, LSD), and",
+        "a downloader dials the ones that serve its share. `--no-lan` turns it off; a node that",
+        "listens on loopback only never announces. An announce is a hint, never trusted: the",
+        "handshake and the metainfo are verified as for any peer.",
+        "",
+        "A node that does not know the share yet announces it with the SEEKING flag; a node that",
+        "serves it answers with its own announce within a second, instead of at its next",
+        "minute. Receivers look at one datagram per sender per second, keep bounded tables, and",
+        "ignore anything that is not exactly an announce.",
+        "",
+        "## The announce, byte by byte",
+        "",
+        "Generated from `spec/vectors/lsd.json` (the same vectors the core's tests decode).",
+        "",
+    ]
+    for vector in doc["vectors"]:
+        data = bytes.fromhex(vector["hex"])
+        out.append(f"### `{vector['name']}` ({'valid' if vector['valid'] else 'ignored'})")
+        out.append("")
+        if vector["valid"]:
+            ann = vector["announce"]
+            ids = ", ".join(s[:16] + "…" for s in ann["share_ids"])
+            seeking = "SEEKING" if ann["seeking"] else "serving"
+            out.append(f"port {ann['port']}, cookie `{ann['cookie']}`, {seeking}, shares: {ids}")
+        else:
+            out.append(f"Ignored without an answer ([{vector['requirement']}]).")
+        out += ["", "```text", *_lsd_fields(data), "```", ""]
+    return "\n".join(out)
+
+
+def _lsd_fields(data: bytes) -> list[str]:
+    """Each field of an announce on its own line: its bytes, then what they are."""
+    fields = [("magic", 4), ("version", 1), ("flags", 1), ("cookie", 8), ("port", 2), ("count", 1)]
+    lines, pos = [], 0
+    for name, size in fields:
+        chunk = data[pos : pos + size]
+        if not chunk:
+            break
+        value = (
+            int.from_bytes(chunk, "big") if name in ("version", "flags", "port", "count") else ""
+        )
+        lines.append(f"{chunk.hex(' '):<24} {name} {value}".rstrip())
+        pos += size
+    while pos < len(data):
+        chunk = data[pos : pos + 32]
+        label = "share_id" if len(chunk) == 32 else "(trailing bytes)"
+        lines.append(f"{chunk[:8].hex(' ')} … ({len(chunk)} bytes) {label}")
+        pos += 32
+    return lines
 
 
 # --- the tutorial's output, from a real run ------------------------------------------------

@@ -44,6 +44,7 @@ PREFIXES = {
     "SEC",
     "STORE",
     "EXT",
+    "LSD",
 }
 INDEX_HEADING = "## 18. Requirements index"
 CONVENTIONS_HEADING = "## 1. Conventions and terminology (TERM)"

@@ -1187,6 +1187,56 @@ def build_names() -> None:
         )
 
 
+# --- local peer discovery (LSD) announces ----------------------------------------------------
+
+LSD: list[dict[str, Any]] = []
+
+
+def lsd_packet(
+    cookie: bytes, port: int, ids: list[bytes], flags: int = 0, count: int = -1
+) -> bytes:
+    """An announce datagram, built from the spec's layout (not from the core's codec)."""
+    n = len(ids) if count < 0 else count
+    return b"P2PD" + bytes([1, flags]) + cookie + struct.pack(">HB", port, n) + b"".join(ids)
+
+
+def build_lsd() -> None:
+    cookie = bytes.fromhex("0011223344556677")
+    share = EXAMPLE.share_id  # the worked example's share
+    other = bytes([0xAB]) * 32
+    for name, data, seeking, ids in (
+        ("lsd-one-share", lsd_packet(cookie, 6881, [share]), False, [share]),
+        ("lsd-two-shares", lsd_packet(cookie, 40213, [share, other]), False, [share, other]),
+        ("lsd-seeking", lsd_packet(cookie, 7000, [share], flags=1), True, [share]),
+    ):
+        LSD.append(
+            {
+                "name": name,
+                "requirement": "LSD-1",
+                "hex": data.hex(),
+                "valid": True,
+                "announce": {
+                    "cookie": cookie.hex(),
+                    "port": struct.unpack_from(">H", data, 14)[0],
+                    "seeking": seeking,
+                    "share_ids": [i.hex() for i in ids],
+                },
+            }
+        )
+    good = lsd_packet(cookie, 6881, [share])
+    for name, data in (
+        ("lsd-bad-magic", b"P2PX" + good[4:]),
+        ("lsd-bad-version", good[:4] + b"\x02" + good[5:]),
+        ("lsd-port-zero", lsd_packet(cookie, 0, [share])),
+        ("lsd-count-zero", lsd_packet(cookie, 6881, [], count=0)),
+        ("lsd-count-too-large", lsd_packet(cookie, 6881, [share] * 17)),
+        ("lsd-truncated", good[:-1]),
+        ("lsd-trailing-byte", good + b"\x00"),
+        ("lsd-count-mismatch", lsd_packet(cookie, 6881, [share], count=2)),
+    ):
+        LSD.append({"name": name, "requirement": "LSD-2", "hex": data.hex(), "valid": False})
+
+
 # --- output --------------------------------------------------------------------------------
 
 FILES = {
@@ -1197,6 +1247,7 @@ FILES = {
     ),
     "links.json": ("Share links, valid and invalid.", LINKS),
     "names.json": ("SAFE NAME examples, valid and invalid.", NAMES),
+    "lsd.json": ("Local peer discovery announces (UDP datagrams), valid and invalid.", LSD),
 }
 
 
@@ -1205,6 +1256,7 @@ def main() -> int:
     build_metainfo()
     build_links()
     build_names()
+    build_lsd()
     extra: dict[str, dict[str, Any]] = {
         "frames.json": {
             "error_codes": ERRORS,

@@ -7,6 +7,11 @@ exempt requirement gains a case, stops being a MUST, or disappears from the spec
 
 from __future__ import annotations
 
+_LSD = (
+    "local discovery is UDP multicast on the target's LAN, and the suite reaches its target by "
+    "a TCP address; spec/vectors/lsd.json, core tests and a network-namespace test cover it"
+)
+
 EXEMPT: dict[str, str] = {
     "META-2": "a metainfo breaking META-2 must carry the same geometry and name in the handshake "
     "(META-8), so on the wire HS-9/HS-10 refuse it first (cases handshake/impossible-geometry, "
@@ -37,6 +42,10 @@ EXEMPT: dict[str, str] = {
     "and the reference's tests cover it",
     "EXT-3": "no extension is assigned in spec 1.1, so there is nothing a target could use out "
     "of turn; its cases come with the first assigned capability",
+    "LSD-1": _LSD,
+    "LSD-2": _LSD,
+    "LSD-4": _LSD,
+    "LSD-5": _LSD,
     "STORE-1": "free space and clean-up are on the downloader's own disk (CLI storage tests)",
     "STORE-2": "how a node opens its own files is not visible to peers (CLI storage tests)",
     "STORE-4": "resume records live on the node's own disk (CLI kill -9 tests)",

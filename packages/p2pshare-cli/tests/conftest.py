@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from p2pshare_cli.procs import PeerProcess
 
+# Nodes started by tests never multicast on the machine's network (LAN discovery); the
+# network-namespace tests turn it back on for their own hosts.
+os.environ.setdefault("P2PSHARE_NO_LAN", "1")
+
 PIECE = "16KiB"
 EVENT_TIMEOUT = 30.0
 DONE_TIMEOUT = 60.0

@@ -149,7 +149,10 @@ class NetLab:
     async def spawn(self, host: int, *args: str, name: str | None = None) -> PeerProcess:
         """Start `p2pshare ARGS` inside a host (add --json yourself to get events)."""
         proc = PeerProcess(
-            name or f"host{host}", list(args), prefix=["ip", "netns", "exec", self.names[host]]
+            name or f"host{host}",
+            list(args),
+            prefix=["ip", "netns", "exec", self.names[host]],
+            env={"P2PSHARE_NO_LAN": "0"},  # (the test hosts' LAN is ours: discovery on)
         )
         self.procs.append(proc)
         await proc.start()

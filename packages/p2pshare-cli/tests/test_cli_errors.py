@@ -234,3 +234,9 @@ def test_a_mistyped_scheme_gets_a_suggestion() -> None:
         ExitCode.USAGE,
         f"did you mean p2pshare://127.0.0.1:7000/{share_id}?",
     )
+
+
+def test_a_share_id_alone_needs_lan_discovery() -> None:
+    """[LINK-8] `get SHAREID` finds peers on the LAN; with --no-lan and no --peer it cannot."""
+    for target in ("ab" * 32, f"p2pshare:///{'AB' * 32}"):
+        _check(run_cli("get", target, "--no-lan"), ExitCode.USAGE, "needs LAN discovery")

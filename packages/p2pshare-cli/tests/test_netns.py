@@ -167,3 +167,25 @@ async def test_slow_seeder_six_leechers_finish_long_before_it_could_alone(
         assert len(from_peers) > len(pieces) / 2, "the downloaders did not serve each other"
         for host in range(1, 7):
             assert _sha1(tmp_path / f"host{host}" / "data.bin") == _sha1(source)
+
+
+async def test_lan_discovery_finds_the_seeder_from_the_share_id_alone(tmp_path: Path) -> None:
+    """#16: on a LAN, `get SHAREID` (and `get p2pshare:///SHAREID`) with no address finds the
+    seeder by local peer discovery (UDP multicast, spec LSD) and downloads."""
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(1024 * 1024 + 3))
+    async with NetLab(hosts=3) as lab:
+        seeder = await lab.spawn(0, "share", str(source))
+        link = await _printed_link(seeder)
+        share_id = link.rsplit("/", 1)[1]
+        getters = []
+        for host, target in ((1, share_id), (2, f"p2pshare:///{share_id}")):
+            out = tmp_path / f"host{host}"
+            out.mkdir()
+            getters.append(
+                await lab.spawn(host, "get", target, "-o", str(out), "--exit-when-done", "--json")
+            )
+        for proc in getters:
+            assert await proc.wait_exit(DONE) == 0, proc.stderr
+        for host in (1, 2):
+            assert _sha1(tmp_path / f"host{host}" / "data.bin") == _sha1(source)

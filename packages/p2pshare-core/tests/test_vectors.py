@@ -41,6 +41,7 @@ from p2pshare_core.events import (
     Unchoke,
 )
 from p2pshare_core.link import parse_link
+from p2pshare_core.lsd import Announce, decode_announce, encode_announce
 from p2pshare_core.metainfo import Metainfo, choose_piece_size, chunk_count, validate_name
 
 SPEC = Path(__file__).resolve().parents[3] / "spec"
@@ -272,5 +273,23 @@ def test_every_vector_file_is_checked() -> None:
         "metainfo.json",
         "links.json",
         "names.json",
+        "lsd.json",
     }
     assert sum(len(_load(p.name)) for p in VECTORS.glob("*.json")) >= 60
+
+
+@pytest.mark.parametrize("vector", _params("lsd.json"))
+def test_lsd_vector(vector: dict[str, Any]) -> None:
+    data = bytes.fromhex(vector["hex"])
+    announce = decode_announce(data)
+    if not vector["valid"]:
+        assert announce is None
+        return
+    want = vector["announce"]
+    assert announce == Announce(
+        cookie=bytes.fromhex(want["cookie"]),
+        port=want["port"],
+        share_ids=tuple(bytes.fromhex(s) for s in want["share_ids"]),
+        seeking=want["seeking"],
+    )
+    assert encode_announce(announce) == data

@@ -72,6 +72,14 @@ def _advertise(
         raise click.BadParameter(f"{value!r}: {exc}", ctx, param) from None
 
 
+def _share_id_only(text: str) -> bytes | None:
+    """The share ID of `SHAREID` (64 hex digits) or `p2pshare:///SHAREID` [LINK-8], else None."""
+    rest = text[len("p2pshare:///") :] if text.lower().startswith("p2pshare:///") else text
+    if len(rest) == 64 and all(c in "0123456789abcdefABCDEF" for c in rest):
+        return bytes.fromhex(rest)
+    return None
+
+
 def _did_you_mean(text: str) -> str:
     """' (did you mean p2pshare://HOST:PORT/ID?)' for a mistyped scheme, else ''."""
     lowered = text.lower()
@@ -140,6 +148,12 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
         "peers on one machine).",
     )(func)
     func = click.option(
+        "--no-lan",
+        "no_lan",
+        is_flag=True,
+        help="No local peer discovery: do not announce on the LAN, nor look for peers there.",
+    )(func)
+    func = click.option(
         "--host",
         default=None,
         help="Listen on this address only (default: every interface, IPv4 and IPv6).",
@@ -179,6 +193,7 @@ def share(
     port: int,
     host: str | None,
     advertise: tuple[str, int | None] | None,
+    no_lan: bool,
     json_output: bool,
     max_per_host: int,
     max_upload_rate: int | None,
@@ -196,6 +211,7 @@ def share(
         listen_port=port,
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
+        lan=not no_lan and NodeConfig().lan,
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
         max_connections_per_host=max_per_host,
@@ -284,6 +300,7 @@ def get(
     port: int,
     host: str | None,
     advertise: tuple[str, int | None] | None,
+    no_lan: bool,
     json_output: bool,
     max_per_host: int,
     max_upload_rate: int | None,
@@ -308,11 +325,21 @@ def get(
     else:
         seconds = None if seed_time is None else seed_time * 60
         policy = SeedPolicy(ratio=seed_ratio or None, seconds=seconds, idle=DEFAULT_IDLE)
-    try:
-        parsed = parse_link(link)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc) + _did_you_mean(link), param_hint="LINK") from None
-    bootstrap = ((parsed.host, parsed.port), *(p for p in peers if p != (parsed.host, parsed.port)))
+    share_only = _share_id_only(link)
+    if share_only is not None:  # a share ID alone: peers from the LAN (and --peer)
+        if no_lan and not peers:
+            raise click.UsageError("a share ID alone needs LAN discovery (drop --no-lan) or --peer")
+        parsed = ShareLink("localhost", 1, share_only)
+        bootstrap = tuple(peers)
+    else:
+        try:
+            parsed = parse_link(link)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc) + _did_you_mean(link), param_hint="LINK") from None
+        bootstrap = (
+            (parsed.host, parsed.port),
+            *(p for p in peers if p != (parsed.host, parsed.port)),
+        )
     config = NodeConfig(
         output_dir=output_dir,
         share_id=parsed.share_id,
@@ -321,6 +348,7 @@ def get(
         listen_port=port,
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
+        lan=not no_lan and NodeConfig().lan,
         force=force,
         max_download_rate=max_download_rate or None,
         give_up_after=give_up or None,

@@ -34,11 +34,13 @@ class PeerProcess:
         cwd: str | None = None,
         notify: asyncio.Event | None = None,
         prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.notify = notify  # set on every event of this process (to watch several at once)
         self.args = list(args)
         self.cwd = cwd
+        self.extra_env = dict(env or {})
         self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", HOST]: run it elsewhere
         self.events: list[Event] = []
         self.text: list[str] = []  # stdout lines that are not JSON events (human output)
@@ -49,7 +51,7 @@ class PeerProcess:
         self.on_event: Callable[[PeerProcess, Event], None] | None = None
 
     async def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         self.proc = await asyncio.create_subprocess_exec(
             *self.prefix,
             sys.executable,

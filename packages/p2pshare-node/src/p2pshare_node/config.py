@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class NodeConfig:
     advertise_port: int | None = None  # port put in the share link (default: listen_port)
     piece_size: int | None = None  # seeding: requested piece size (power of two)
     force: bool = False  # overwrite an existing output file
+    # local peer discovery (lan.py); also off with P2PSHARE_NO_LAN=1 in the environment (the
+    # test suites set it, so that only their network-namespace hosts ever multicast)
+    lan: bool = field(default_factory=lambda: os.environ.get("P2PSHARE_NO_LAN") != "1")
     metainfo_only: bool = False  # fetch and verify the metainfo, write nothing (`info`, `verify`)
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
     max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from p2pshare_core.codec import encode
 from p2pshare_core.config import SwarmConfig
 from p2pshare_core.events import Handshake, Reject
 from p2pshare_core.link import ShareLink
+from p2pshare_core.lsd import LocalDiscovery
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.rate import RateMeter
 from p2pshare_core.swarm import Swarm
@@ -39,6 +41,7 @@ from p2pshare_node.faults import Faults
 from p2pshare_node.filewatch import FileStamp, describe_change
 from p2pshare_node.giveup import GiveUpClock
 from p2pshare_node.journal import read_journal
+from p2pshare_node.lan import LanDiscovery
 from p2pshare_node.listening import Listener as SocketListener
 from p2pshare_node.listening import open_listener
 from p2pshare_node.paths import UnsafeNameError, journal_path, safe_output_path
@@ -98,6 +101,7 @@ class Node:
         self._rechecking = False
         self._read_limit: ReadLimiter | None = None  # --max-download-rate (readlimit.py)
         self._rate_paused = False
+        self._lan: LanDiscovery | None = None  # local peer discovery; --no-lan turns it off
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
         # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
         # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
@@ -219,6 +223,8 @@ class Node:
                 swarm.add_bootstrap(host, port, now)
 
         self._drive(add_bootstrap)
+        if self.config.lan and not _loopback_only(self.config.listen_host):
+            await self._start_lan()  # (a node only this machine can reach has no LAN to tell)
         self._ticker = loop.call_later(self.config.progress_interval, self._tick)
 
     async def wait_complete(self) -> None:
@@ -253,6 +259,8 @@ class Node:
         lost = [p.lost for p in protos if p.lost is not None and not p.lost.done()]
         if lost:  # let the goodbye frames leave before the loop stops
             await asyncio.wait(lost, timeout=1.0)
+        if self._lan is not None:
+            self._lan.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -312,6 +320,10 @@ class Node:
             found = find_state(out, self.share_id)
             if found is not None:
                 return await self._resume(found[1])
+        if not self.config.bootstrap:
+            # A share ID alone: the peers come from LAN discovery, the name from the metainfo
+            # (checked by _open_download when it arrives).
+            return None
         # Ask the bootstrap peers first (retrying until give-up while none can serve us): its
         # handshake names the file before anything is downloaded.
         handshake = await probe_share(
@@ -428,6 +440,30 @@ class Node:
                 # as the requests these bytes cause (one syscall and one peer wake-up, not two)
                 self._deliver_disk_results()
                 self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
+
+    # --- local peer discovery (lan.py, p2pshare_core.lsd) -------------------------------------
+    async def _start_lan(self) -> None:
+        assert self._loop is not None
+        discovery = LocalDiscovery(
+            os.urandom(8), self.config.advertise_port or self.listen_port, self._loop.time()
+        )
+        self._lan = LanDiscovery(discovery, self._lan_found)
+        self._update_lan()
+        await self._lan.start()
+
+    def _update_lan(self) -> None:
+        """Announce the share once we accept connections for it; look for it until complete."""
+        lan, share = self._lan, self.share_id
+        if lan is None or share is None or self._loop is None:
+            return
+        served = [share] if self._serving else []
+        wanted = [] if self._complete or self.config.seeding else [share]
+        lan.discovery.set_shares(served, wanted, self._loop.time())
+        lan.rearm()
+
+    def _lan_found(self, host: str, port: int) -> None:
+        """A LAN peer announced our share: a hint, dialed like any other [LSD-4]."""
+        self._drive(lambda sw, now: sw.add_bootstrap(host, port, now))
 
     def _limit_reading(self, nbytes: int) -> None:
         """[--max-download-rate] Over budget: stop reading everywhere until it is repaid."""
@@ -552,6 +588,7 @@ class Node:
             self._serving = True
             assert self._loop is not None
             self._track(self._loop.create_task(self._server.start_serving()))
+            self._update_lan()
         # A later deadline leaves the armed timer alone: firing early is harmless (handle_timer
         # runs only what is due, then this re-arms), and most deadlines move later on every
         # read (idle timeouts count from the last byte): re-arming each time cost a cancelled
@@ -729,6 +766,7 @@ class Node:
         if self._complete:
             return
         self._complete = True
+        self._update_lan()
         meta = self.metainfo
         assert meta is not None
         self._emit_progress()
@@ -885,3 +923,15 @@ class Node:
         return ResumeState(
             metainfo=self.metainfo, link=self.share_link or "", verified=self._verified.copy()
         )
+
+
+def _loopback_only(host: str | None) -> bool:
+    """Listening on a loopback address only (127.0.0.1, ::1, localhost)."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
