@@ -433,7 +433,7 @@ class Swarm:
                         del peer.meta_inflight[chunk]
                         self._meta_missing.append(chunk)
                     self._fetch_metainfo(now)
-            if peer.pex_version != self._pex_version:
+            if peer.ready and peer.pex_version != self._pex_version:  # (never mid-handshake)
                 self._maybe_pex(peer, now)
             if (  # [FRAME-9]
                 peer.conn.our_state is not State.HANDSHAKE

@@ -31,13 +31,19 @@ class _Receiver(asyncio.DatagramProtocol):
         pass
 
 
+def _shared_udp(family: socket.AddressFamily) -> socket.socket:
+    """A UDP socket several nodes on one machine can bind to the discovery port together."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
 def _socket_v4(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = _shared_udp(socket.AF_INET)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("", port))
         membership = socket.inet_aton(LSD_GROUP_V4) + socket.inet_aton("0.0.0.0")
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
@@ -50,12 +56,8 @@ def _socket_v4(port: int) -> socket.socket:
 
 
 def _socket_v6(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock = _shared_udp(socket.AF_INET6)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(("::", port))
         membership = socket.inet_pton(socket.AF_INET6, LSD_GROUP_V6) + struct.pack("@I", 0)
