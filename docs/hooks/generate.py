@@ -322,4 +322,48 @@ def cli_page() -> str:
                     walk(sub, [*path, name])
 
     walk(cli, ["p2pshare"])
+    out += json_events_section()
     return "\n".join(out)
+
+
+def json_events_section() -> list[str]:
+    """Every `--json` event, with its fields, from p2pshare_node/events.py itself: the classes,
+    their docstrings, and each field's type and comment (read with ast, not typed here)."""
+    import ast
+
+    from p2pshare_node import events as ev
+
+    source = (ROOT / "packages/p2pshare-node/src/p2pshare_node/events.py").read_text("utf-8")
+    lines = source.splitlines()
+    out = [
+        "## `--json` events",
+        "",
+        "With `--json`, `share` and `get` print one JSON object per line on stdout, each with",
+        '`"event"` (its kind) and `"time"` (seconds since the node started). Progress lines are',
+        "printed when something changed, and at least every 10 s while nothing does; a reader",
+        "too slow to keep up sees the newest progress only, and an `output-dropped` line with",
+        "a count if other lines had to be dropped. Generated from `p2pshare_node/events.py`.",
+        "",
+    ]
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef) or node.name == "NodeEvent":
+            continue
+        cls = getattr(ev, node.name, None)
+        if not (isinstance(cls, type) and issubclass(cls, ev.NodeEvent)):
+            continue
+        doc = ast.get_docstring(node) or ""
+        out += [f"### `{cls.kind}`", ""]
+        if doc:
+            out += [doc.split("\n\n")[0].replace("\n", " "), ""]
+        out += ["| field | type | meaning |", "|---|---|---|"]
+        for item in node.body:
+            if not isinstance(item, ast.AnnAssign) or not isinstance(item.target, ast.Name):
+                continue
+            if item.target.id == "kind":
+                continue
+            text = lines[item.lineno - 1]
+            comment = text.split("#", 1)[1].strip() if "#" in text else ""
+            kind = ast.unparse(item.annotation).replace("|", "\\|")
+            out.append(f"| `{item.target.id}` | `{kind}` | {comment} |")
+        out.append("")
+    return out

@@ -215,9 +215,11 @@ async def test_edited_piece_is_rejected_never_served(swarm: Swarm, tmp_path: Pat
     assert (tmp_path / "leecher" / "data.bin").read_bytes() == original
 
 
-async def test_truncated_then_restored_file_is_rechecked(swarm: Swarm, tmp_path: Path) -> None:
+async def test_truncated_restored_then_grown_file_is_rechecked(
+    swarm: Swarm, tmp_path: Path
+) -> None:
     """Truncation makes every piece past the new end unservable; writing the bytes back makes
-    them good again (a re-check, not a restart)."""
+    them good again (a re-check, not a restart); growing it keeps every piece good."""
     source = tmp_path / "data.bin"
     original = os.urandom(40 * 16384 + 100)
     source.write_bytes(original)
@@ -228,6 +230,10 @@ async def test_truncated_then_restored_file_is_rechecked(swarm: Swarm, tmp_path:
     source.write_bytes(original)
     second = await _file_changed(seeder, 2)
     assert second["bad"] == 0 and "serving it again" in second["message"]
+    with open(source, "ab") as fh:  # grown: bytes past the shared size are never served
+        fh.write(b"appended")
+    third = await _file_changed(seeder, 3)
+    assert third["bad"] == 0 and "grew by 8 bytes" in seeder.all("file-changed")[-2]["message"]
 
 
 async def test_read_only_folder_is_a_clear_error(

@@ -38,8 +38,8 @@ class NodeEvent:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Started(NodeEvent):
     kind: ClassVar[str] = "started"
-    peer_id: str
-    listen_port: int
+    peer_id: str  # this node's peer id (hex)
+    listen_port: int  # TCP port it accepts connections on
     role: str  # "seeder" or "leecher"
     link: str | None  # share link (None until the share id is known)
     link_note: str | None = None  # set when the link works on this machine only
@@ -48,19 +48,19 @@ class Started(NodeEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metadata(NodeEvent):
     kind: ClassVar[str] = "metadata"
-    share_id: str
-    name: str
-    size: int
-    piece_size: int
-    pieces: int
+    share_id: str  # the share ID (hex)
+    name: str  # the file name
+    size: int  # bytes in the file
+    piece_size: int  # bytes per piece
+    pieces: int  # number of pieces
     have: int  # pieces already verified (resume)
-    path: str
+    path: str  # where the file is (or will be) on disk
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PieceDone(NodeEvent):
     kind: ClassVar[str] = "piece"
-    index: int
+    index: int  # the verified piece
     peers: tuple[str, ...]  # peer ids (hex) that contributed the piece
 
     def to_json(self) -> str:
@@ -78,8 +78,8 @@ class PieceDone(NodeEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PieceBad(NodeEvent):
     kind: ClassVar[str] = "piece-failed"
-    index: int
-    peers: tuple[str, ...]
+    index: int  # the piece that failed its hash check
+    peers: tuple[str, ...]  # peer ids (hex) that sent blocks of it
     failed: int = 1  # pieces that failed and are still missing (this one included)
     give_up_in: float | None = None  # seconds before the download gives up without progress
 
@@ -90,32 +90,32 @@ class Waiting(NodeEvent):
 
     kind: ClassVar[str] = "waiting"
     waiting_for: str  # "HOST:PORT: connection refused (nothing listening there)"; ...
-    retry_in: float
+    retry_in: float  # seconds until the next attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerUp(NodeEvent):
     kind: ClassVar[str] = "peer-connected"
-    conn: int
-    peer_id: str
-    host: str
-    port: int
-    outbound: bool
+    conn: int  # connection number (local)
+    peer_id: str  # the peer's id (hex)
+    host: str  # its address
+    port: int  # its port
+    outbound: bool  # true if we dialed it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerDown(NodeEvent):
     kind: ClassVar[str] = "peer-disconnected"
-    conn: int
-    peer_id: str
-    reason: str
+    conn: int  # connection number (local)
+    peer_id: str  # the peer's id (hex; empty before its handshake)
+    reason: str  # why it ended (an error code and text, or a close)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerBanned(NodeEvent):
     kind: ClassVar[str] = "peer-banned"
-    peer_id: str
-    host: str
+    peer_id: str  # the banned peer's id (hex)
+    host: str  # its address
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,31 +127,31 @@ class FileChanged(NodeEvent):
     """
 
     kind: ClassVar[str] = "file-changed"
-    path: str
-    bad: int
-    pieces: int
-    message: str
+    path: str  # the served file
+    bad: int  # -1: re-checking now; else pieces that no longer match
+    pieces: int  # pieces in the share
+    message: str  # what happened, for people
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress(NodeEvent):
     kind: ClassVar[str] = "progress"
     done: int  # verified bytes
-    total: int
-    pieces_done: int
-    pieces: int
+    total: int  # bytes in the file
+    pieces_done: int  # verified pieces
+    pieces: int  # pieces in the share
     down_rate: float  # bytes/s, recent
     down_avg: float  # bytes/s since the download started
-    up_rate: float
-    uploaded: int
+    up_rate: float  # bytes/s, recent
+    uploaded: int  # bytes uploaded since start
     peers: tuple[str, ...]  # peer ids currently connected
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Completed(NodeEvent):
     kind: ClassVar[str] = "completed"
-    path: str
-    size: int
+    path: str  # where the file is
+    size: int  # bytes in the file
     sha1: str
     elapsed: float  # seconds from start to verified file
     fetched: int  # bytes downloaded this run (excluding resumed pieces)
@@ -161,4 +161,4 @@ class Completed(NodeEvent):
 class Failed(NodeEvent):
     kind: ClassVar[str] = "error"
     error: str  # ErrorKind value
-    message: str
+    message: str  # what went wrong, for people
