@@ -46,6 +46,18 @@ async def _printed_link(proc: PeerProcess) -> str:
     return next(t for t in proc.text if t.startswith("Link: "))[len("Link: ") :]
 
 
+async def _get_on(lab: NetLab, tmp_path: Path, targets: dict[int, str]) -> list[PeerProcess]:
+    """`get TARGET -o tmp/hostN --exit-when-done --json` on each host, all at once."""
+    getters = []
+    for host, target in targets.items():
+        out = tmp_path / f"host{host}"
+        out.mkdir()
+        getters.append(
+            await lab.spawn(host, "get", target, "-o", str(out), "--exit-when-done", "--json")
+        )
+    return getters
+
+
 def _sources(proc: PeerProcess) -> set[str]:
     """Peer ids that contributed at least one piece to this downloader."""
     return {peer for event in proc.all("piece") for peer in event["peers"]}
@@ -67,13 +79,7 @@ async def test_a_lan_with_no_flags_shares_and_trades(tmp_path: Path) -> None:
         seeder = await lab.spawn(0, "share", str(source))
         link = await _printed_link(seeder)
         assert link.startswith(f"p2pshare://{lab.addresses[0]}:"), link
-        getters = []
-        for host in (1, 2):
-            out = tmp_path / f"host{host}"
-            out.mkdir()
-            getters.append(
-                await lab.spawn(host, "get", link, "-o", str(out), "--exit-when-done", "--json")
-            )
+        getters = await _get_on(lab, tmp_path, {host: link for host in (1, 2)})
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         for host in (1, 2):
@@ -99,13 +105,7 @@ async def test_eight_hosts_with_loss_and_capped_uploads_all_finish(tmp_path: Pat
             lab.lose(host, per_mille=10)
         seeder = await lab.spawn(0, "share", str(source))
         link = await _printed_link(seeder)
-        getters = []
-        for host in range(1, 8):
-            out = tmp_path / f"host{host}"
-            out.mkdir()
-            getters.append(
-                await lab.spawn(host, "get", link, "-o", str(out), "--exit-when-done", "--json")
-            )
+        getters = await _get_on(lab, tmp_path, {host: link for host in range(1, 8)})
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         for host in range(1, 8):
@@ -149,13 +149,7 @@ async def test_slow_seeder_six_leechers_finish_long_before_it_could_alone(
         link = await _printed_link(seeder)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        getters = []
-        for host in range(1, 7):
-            out = tmp_path / f"host{host}"
-            out.mkdir()
-            getters.append(
-                await lab.spawn(host, "get", link, "-o", str(out), "--exit-when-done", "--json")
-            )
+        getters = await _get_on(lab, tmp_path, {host: link for host in range(1, 7)})
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         took = loop.time() - start
@@ -178,13 +172,7 @@ async def test_lan_discovery_finds_the_seeder_from_the_share_id_alone(tmp_path: 
         seeder = await lab.spawn(0, "share", str(source))
         link = await _printed_link(seeder)
         share_id = link.rsplit("/", 1)[1]
-        getters = []
-        for host, target in ((1, share_id), (2, f"p2pshare:///{share_id}")):
-            out = tmp_path / f"host{host}"
-            out.mkdir()
-            getters.append(
-                await lab.spawn(host, "get", target, "-o", str(out), "--exit-when-done", "--json")
-            )
+        getters = await _get_on(lab, tmp_path, {1: share_id, 2: f"p2pshare:///{share_id}"})
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         for host in (1, 2):
