@@ -26,7 +26,7 @@ def _download(
         procs.append(
             subprocess.Popen(
                 # no --exit-when-done: it keeps seeding, so the entry peer can fetch pieces back
-                [str(P2PSHARE), "get", link, "-o", str(out), *extra],
+                [str(P2PSHARE), "get", link, "-o", str(out), "--host", "127.0.0.1", *extra],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -55,7 +55,9 @@ def start_node(mutant: Mutant, share: Path) -> tuple[subprocess.Popen[str], str]
             "0",
             "--max-per-host",
             "100",
-        ],  # --max-per-host: the suite connects from one address (SEC-6)
+            "--host",
+            "127.0.0.1",
+        ],  # --max-per-host: the suite connects from one address (SEC-6); --host: loopback only
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -146,6 +148,7 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
         out = workdir / f"{mutant.name}-dl"
         out.mkdir()
         command = [PYTHON, str(HERE / "launch.py"), mutant.name, "get", link, "-o", str(out)]
+        command += ["--host", "127.0.0.1"]  # loopback only: no LAN announces, a local link
         procs.append(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
