@@ -23,6 +23,8 @@ from pathlib import Path
 from p2pshare_cli.units import format_bytes, parse_size
 
 
+LOCAL = ("--host", "127.0.0.1")  # a benchmark on this machine: loopback, no LAN announces
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="1GiB")
@@ -47,7 +49,7 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         t0 = time.perf_counter()
         seeder = subprocess.Popen(
-            [*cmd, "share", str(source), "--json"], stdout=subprocess.PIPE, text=True
+            [*cmd, "share", str(source), "--json", *LOCAL], stdout=subprocess.PIPE, text=True
         )
         try:
             assert seeder.stdout is not None
@@ -55,7 +57,7 @@ def main() -> None:
             ready = time.perf_counter() - t0
             t1 = time.perf_counter()
             subprocess.run(
-                [*cmd, "get", started["link"], "-o", str(out), "--exit-when-done"],
+                [*cmd, "get", started["link"], "-o", str(out), "--exit-when-done", *LOCAL],
                 check=True,
                 stdout=subprocess.DEVNULL,
                 timeout=600,
