@@ -22,8 +22,8 @@ from pathlib import Path
 
 from p2pshare_cli.units import format_bytes, parse_size
 
-
 LOCAL = ("--host", "127.0.0.1")  # a benchmark on this machine: loopback, no LAN announces
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
