@@ -1,0 +1,99 @@
+"""The Wireshark dissector (tools/wireshark/p2pshare.lua) decodes a real transfer (#17).
+
+tcpdump records a real `share` / `get` on loopback; tshark, with the dissector loaded, must
+decode every p2pshare frame of it with the right fields: the handshake's share ID and name,
+requests and pieces, haves, and the SHUTDOWN error the downloader sends when it leaves. Needs
+root (capturing) and Debian's tcpdump and tshark; skips with the reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .conftest import DONE_TIMEOUT, EVENT_TIMEOUT, Swarm, random_file
+
+DISSECTOR = Path(__file__).resolve().parents[3] / "tools" / "wireshark" / "p2pshare.lua"
+
+
+def _missing() -> str | None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return "capturing on loopback needs root on Linux"
+    for tool in ("tcpdump", "tshark"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian package {tool})"
+    return None
+
+
+_why = _missing()
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(_why is not None, reason=_why or ""),
+]
+
+
+async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path: Path) -> None:
+    source = tmp_path / "example.bin"
+    random_file(source, 5 * 16384 + 100)
+    seeder, link = await swarm.seed("seeder", source)
+    started = seeder.first("started")
+    assert started is not None
+    port = int(started["listen_port"])
+    pcap = tmp_path / "transfer.pcap"
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", "lo", "-U", "-w", str(pcap), f"tcp port {port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert dump.stderr is not None
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        while "listening on" not in dump.stderr.readline():  # tcpdump says it is starting,
+            assert time.monotonic() < deadline and dump.poll() is None, "tcpdump did not start"
+        # ... but captures a moment later: knock on the port until the knock is in the file
+        while pcap.stat().st_size <= 24:  # (24 bytes: the pcap header alone)
+            assert time.monotonic() < deadline, "tcpdump captures nothing"
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            time.sleep(0.05)
+        leecher = await swarm.get("leecher", link, "--exit-when-done")
+        assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+    finally:
+        time.sleep(0.5)  # the last segments reach the capture file (-U flushes per packet)
+        dump.terminate()
+        dump.wait(10)
+    fields = ["p2pshare.id", "p2pshare.length", "p2pshare.share_id", "p2pshare.name",
+              "p2pshare.index", "p2pshare.code"]  # fmt: skip
+    decoded = subprocess.run(
+        ["tshark", "-X", f"lua_script:{DISSECTOR}", "-d", f"tcp.port=={port},p2pshare",
+         "-r", str(pcap), "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
+         *(arg for name in fields for arg in ("-e", name))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert decoded.returncode == 0, decoded.stderr
+    ids: Counter[int] = Counter()
+    share_ids, names, codes = set(), set(), set()
+    for line in decoded.stdout.splitlines():
+        columns = line.split("\t")
+        if not columns[0]:
+            continue
+        for value in columns[0].split(";"):
+            ids[int(value, 16)] += 1
+        share_ids.update(v for v in columns[2].split(";") if v)
+        names.update(v for v in columns[3].split(";") if v)
+        codes.update(int(v) for v in columns[5].split(";") if v)
+    assert "Lua" not in decoded.stderr and "malformed" not in decoded.stdout.lower()
+    assert ids[0x00] >= 3, ids  # the probe's, then both sides of the download connection
+    assert ids[0x01] >= 2 and ids[0x04] >= 6 and ids[0x03] >= 6  # bitfields, pieces, requests
+    assert ids[0x0C] >= 1 and ids[0x0D] >= 1  # the metainfo was fetched
+    assert {s.replace(":", "") for s in share_ids} == {link.rsplit("/", 1)[1]}
+    assert names == {"example.bin"}
+    assert 16 in codes  # SHUTDOWN, when the downloader leaves [ERR-8]
