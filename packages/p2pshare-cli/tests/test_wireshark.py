@@ -21,6 +21,7 @@ import pytest
 
 from .conftest import DONE_TIMEOUT, EVENT_TIMEOUT, Swarm, random_file
 
+KNOCK = 9  # UDP "discard": nobody listens on loopback here
 DISSECTOR = Path(__file__).resolve().parents[3] / "tools" / "wireshark" / "p2pshare.lua"
 
 
@@ -50,24 +51,29 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
     port = int(started["listen_port"])
     pcap = tmp_path / "transfer.pcap"
     dump = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-U", "-w", str(pcap), f"tcp port {port}"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert dump.stderr is not None
-        deadline = time.monotonic() + EVENT_TIMEOUT
-        while "listening on" not in dump.stderr.readline():  # tcpdump says it is starting,
-            assert time.monotonic() < deadline and dump.poll() is None, "tcpdump did not start"
-        # ... but captures a moment later: knock on the port until the knock is in the file
-        while pcap.stat().st_size <= 24:  # (24 bytes: the pcap header alone)
-            assert time.monotonic() < deadline, "tcpdump captures nothing"
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", str(pcap),
+         f"tcp port {port} or udp port {KNOCK}"],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    knock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    deadline = time.monotonic() + EVENT_TIMEOUT
+
+    def captured_so_far() -> None:
+        """Knock (a UDP datagram to a port nobody uses, so the peers see nothing) until the
+        knock is in the file: everything sent before it is then in the file too."""
+        size = pcap.stat().st_size if pcap.exists() else 0
+        while not pcap.exists() or pcap.stat().st_size <= max(size, 24):  # 24: the header
+            assert time.monotonic() < deadline and dump.poll() is None, "tcpdump captures nothing"
+            knock.sendto(b"knock", ("127.0.0.1", KNOCK))
             time.sleep(0.05)
+
+    try:
+        captured_so_far()  # tcpdump is capturing
         leecher = await swarm.get("leecher", link, "--exit-when-done")
         assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+        captured_so_far()  # the whole transfer is in the file
     finally:
-        time.sleep(0.5)  # the last segments reach the capture file (-U flushes per packet)
+        knock.close()
         dump.terminate()
         dump.wait(10)
     fields = ["p2pshare.id", "p2pshare.length", "p2pshare.share_id", "p2pshare.name",
@@ -92,7 +98,7 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
         codes.update(int(v) for v in columns[5].split(";") if v)
     assert "Lua" not in decoded.stderr and "malformed" not in decoded.stdout.lower()
     assert ids[0x00] >= 3, ids  # the probe's, then both sides of the download connection
-    assert ids[0x01] >= 2 and ids[0x04] >= 6 and ids[0x03] >= 6  # bitfields, pieces, requests
+    assert ids[0x01] >= 2 and ids[0x04] >= 6 and ids[0x03] >= 6, ids  # bitfields, pieces, requests
     assert ids[0x0C] >= 1 and ids[0x0D] >= 1  # the metainfo was fetched
     assert {s.replace(":", "") for s in share_ids} == {link.rsplit("/", 1)[1]}
     assert names == {"example.bin"}
