@@ -16,7 +16,7 @@ import socket
 import struct
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,36 +31,12 @@ from p2pshare_node.node import Node
 from p2pshare_node.sharing import build_metainfo
 
 from .hostile_peer import Behaviour, HostilePeer
+from .recorder import Recorder
 
 pytestmark = pytest.mark.timeout(90)
 PIECE = 16_384
 SIZE = 40 * PIECE + 123  # 41 pieces, the last one short
 RATE = 512 * 1024  # honest seeder's upload cap: the hostile peer stays in play for a while
-
-
-class Recorder:
-    """Every event of a node, and a wait for the first one matching (no sleeps)."""
-
-    def __init__(self, node: Node) -> None:
-        self.events: list[ev.NodeEvent] = []
-        self._changed = asyncio.Event()
-        node.add_listener(self._add)
-
-    def _add(self, event: ev.NodeEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def of(self, kind: type[ev.NodeEvent]) -> list[ev.NodeEvent]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def wait(self, match: Callable[[ev.NodeEvent], bool], timeout: float) -> ev.NodeEvent:
-        async with asyncio.timeout(timeout):
-            while True:
-                found = [e for e in self.events if match(e)]
-                if found:
-                    return found[0]
-                self._changed.clear()
-                await self._changed.wait()
 
 
 class Scene:

@@ -23,31 +23,10 @@ from p2pshare_node.resume import ResumeState, save_state
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.transport import READ_SIZE, PeerProtocol
 
+from .recorder import Recorder
+
 pytestmark = pytest.mark.timeout(60)
 PIECE = 16_384
-
-
-class Recorder:
-    """Keeps every event of a node and lets a test wait for the next one (no sleeps)."""
-
-    def __init__(self, node: Node) -> None:
-        self.events: list[ev.NodeEvent] = []
-        self._changed = asyncio.Event()
-        node.add_listener(self._add)
-
-    def _add(self, event: ev.NodeEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def of(self, kind: type[ev.NodeEvent]) -> list[ev.NodeEvent]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def wait(self, kind: type[ev.NodeEvent], timeout: float) -> ev.NodeEvent:
-        async with asyncio.timeout(timeout):
-            while not self.of(kind):
-                self._changed.clear()
-                await self._changed.wait()
-        return self.of(kind)[0]
 
 
 async def _seeder(path: Path) -> Node:

@@ -15,7 +15,7 @@ from p2pshare_core.constants import MAX_CONNECTIONS_PER_HOST
 from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
 from p2pshare_node import events as ev
-from p2pshare_node.config import NodeConfig
+from p2pshare_node.config import NodeConfig, lan_by_default
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Fault
 from p2pshare_node.node import Node
@@ -211,7 +211,7 @@ def share(
         listen_port=port,
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
-        lan=not no_lan and NodeConfig().lan,
+        lan=not no_lan and lan_by_default(),
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
         max_connections_per_host=max_per_host,
@@ -348,7 +348,7 @@ def get(
         listen_port=port,
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
-        lan=not no_lan and NodeConfig().lan,
+        lan=not no_lan and lan_by_default(),
         force=force,
         max_download_rate=max_download_rate or None,
         give_up_after=give_up or None,
@@ -487,14 +487,14 @@ async def _seed_until(node: Node, reporter: Reporter, policy: SeedPolicy) -> Non
     """Seed after the download until the policy says enough (or the node fails: raises)."""
     loop = asyncio.get_running_loop()
     completed_at = last_upload_at = loop.time()
-    state = {"uploaded": 0}
+    uploaded = 0
 
     def watch(event: ev.NodeEvent) -> None:
-        nonlocal last_upload_at
+        nonlocal last_upload_at, uploaded
         if isinstance(event, ev.Progress):
-            if event.uploaded > state["uploaded"]:
+            if event.uploaded > uploaded:
                 last_upload_at = loop.time()
-            state["uploaded"] = event.uploaded
+            uploaded = event.uploaded
 
     node.add_listener(watch)
     meta = node.metainfo
@@ -514,7 +514,7 @@ async def _seed_until(node: Node, reporter: Reporter, policy: SeedPolicy) -> Non
                 now=loop.time(),
                 completed_at=completed_at,
                 last_upload_at=last_upload_at,
-                uploaded=state["uploaded"],
+                uploaded=uploaded,
                 size=size,
             )
             if reason is not None:

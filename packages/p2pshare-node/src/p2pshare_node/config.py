@@ -28,7 +28,7 @@ class NodeConfig:
     force: bool = False  # overwrite an existing output file
     # local peer discovery (lan.py); also off with P2PSHARE_NO_LAN=1 in the environment (the
     # test suites set it, so that only their network-namespace hosts ever multicast)
-    lan: bool = field(default_factory=lambda: os.environ.get("P2PSHARE_NO_LAN") != "1")
+    lan: bool = field(default_factory=lambda: lan_by_default())
     metainfo_only: bool = False  # fetch and verify the metainfo, write nothing (`info`, `verify`)
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
     max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)
@@ -45,3 +45,8 @@ class NodeConfig:
     @property
     def seeding(self) -> bool:
         return self.share_path is not None
+
+
+def lan_by_default() -> bool:
+    """Local peer discovery is on unless P2PSHARE_NO_LAN=1 is in the environment."""
+    return os.environ.get("P2PSHARE_NO_LAN") != "1"
