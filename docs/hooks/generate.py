@@ -179,17 +179,18 @@ def _field_rows(message_id: int, frame: bytes) -> list[tuple[int, bytes, str, st
     return rows
 
 
-def _rows_for(frame: bytes) -> list[tuple[int, bytes, str, str]]:
+def _rows_for(frame: bytes, skipped: bool = False) -> list[tuple[int, bytes, str, str]]:
     """Rows for any frame: a keepalive, an unassigned id (skipped whole), or a known message."""
     from p2pshare_core.codec import PAYLOADS
 
     length = int.from_bytes(frame[:4], "big")
     if length == 0:
         return [(0, frame[:4], "length", "`0` (keepalive)")]
-    if frame[4] not in PAYLOADS:
+    if frame[4] not in PAYLOADS or skipped:
+        what = "an extension's, not in force here" if skipped else "unassigned"
         return [
             (0, frame[:4], "length", f"`{length}`"),
-            (4, frame[4:5], "id", f"`0x{frame[4]:02x}` (unassigned)"),
+            (4, frame[4:5], "id", f"`0x{frame[4]:02x}` ({what})"),
             (5, frame[5 : 4 + length], "payload", "skipped unread by the receiver"),
         ] + (
             [(4 + length, frame[4 + length :], "next frame", "parsed normally")]
@@ -211,6 +212,14 @@ def _show(value: Any) -> str:
 def _hexdump(data: bytes) -> str:
     text = data.hex(" ")
     return text if len(text) <= 60 else text[:57] + " …"
+
+
+def _skipped(vector: dict[str, Any], frame: bytes) -> bool:
+    """A vector whose first frame is an extension's, skipped because it is not in force."""
+    from p2pshare_core.codec import MESSAGES
+
+    fmt = MESSAGES.get(frame[4]) if len(frame) > 4 else None
+    return fmt is not None and fmt.name != vector["message"]["type"]
 
 
 def wire_format_page() -> str:
@@ -237,10 +246,10 @@ def wire_format_page() -> str:
         frame = bytes.fromhex(vector["hex"])
         if len(frame) == 4:
             key = (-1, "`keepalive`")
-        elif frame[4] in PAYLOADS:
+        elif frame[4] in PAYLOADS and not _skipped(vector, frame):
             key = (frame[4], f"`{vector['message']['type']}` (id 0x{frame[4]:02x})")
         else:
-            key = (256, "Unassigned ids: skipped, then the next frame is read")
+            key = (256, "Unassigned ids (and extensions not in force): skipped")
         by_type.setdefault(key, []).append(vector)
     for (_, title), group in sorted(by_type.items()):
         out += [f"## {title}", ""]
@@ -248,7 +257,7 @@ def wire_format_page() -> str:
             frame = bytes.fromhex(vector["hex"])
             out += [f"### {vector['name']}", "", f"Requirement: `{vector['requirement']}`", ""]
             out += ["| offset | bytes | field | value |", "|---:|---|---|---|"]
-            for offset, chunk, field, value in _rows_for(frame):
+            for offset, chunk, field, value in _rows_for(frame, _skipped(vector, frame)):
                 out.append(f"| {offset} | `{_hexdump(chunk)}` | {field} | {value} |")
             out.append("")
     out += [

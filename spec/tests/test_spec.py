@@ -45,6 +45,7 @@ PREFIXES = {
     "STORE",
     "EXT",
     "LSD",
+    "SPAN",
 }
 INDEX_HEADING = "## 18. Requirements index"
 CONVENTIONS_HEADING = "## 1. Conventions and terminology (TERM)"

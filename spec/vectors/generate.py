@@ -200,14 +200,20 @@ def ctx(
     sent: list[dict[str, Any]] | None = None,
     received: bytes = b"",
     eof: bool = False,
+    flags: int = 0,
+    sent_after: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A connection context: what happened on the connection before the vector's bytes.
 
     acceptor: we sent our handshake + bitfield first (HS-11); dialer: we sent nothing yet.
     `state` is the peer's (receive-side) state the vector's bytes arrive in.
     """
-    base_sent: list[dict[str, Any]] = [OUR_HANDSHAKE, OUR_BITFIELD] if role == "acceptor" else []
-    base_received = {"HANDSHAKE": b"", "BITFIELD": THEIR_HS, "ACTIVE": THEIR_HS + THEIR_BF}[state]
+    our_hs, their_hs = OUR_HANDSHAKE, THEIR_HS
+    if flags:  # both sides offer these capabilities (spec 5.1)
+        our_hs = handshake_message(handshake_payload(peer_id=OUR_ID, port=7000, flags=flags))
+        their_hs = frame(0x00, handshake_payload(flags=flags))
+    base_sent: list[dict[str, Any]] = [our_hs, OUR_BITFIELD] if role == "acceptor" else []
+    base_received = {"HANDSHAKE": b"", "BITFIELD": their_hs, "ACTIVE": their_hs + THEIR_BF}[state]
     out: dict[str, Any] = {
         "state": state,
         "role": role,
@@ -216,6 +222,8 @@ def ctx(
         "received_hex": (base_received + received).hex(),
         "eof": eof,
     }
+    if sent_after:
+        out["sent_after"] = sent_after
     if state != "HANDSHAKE" or role == "acceptor":
         out.update(GEOMETRY)
     return out
@@ -226,6 +234,161 @@ def msg_request(i: int, o: int, n: int, kind: str = "request") -> dict[str, Any]
 
 
 # --- frames.json ----------------------------------------------------------------------------
+SPAN_BIT = 0x01  # capability bit of extension SPAN (spec 5.2)
+MAX_SPAN_LENGTH = 524_288
+
+
+def span_ref(message_id: int, index: int, count: int) -> bytes:
+    return frame(message_id, struct.pack(">II", index, count))
+
+
+def msg_span(index: int, count: int, kind: str = "span_request") -> dict[str, Any]:
+    return {"type": kind, "index": index, "count": count}
+
+
+def build_span_frames() -> None:
+    """Extension SPAN (spec 5.2), with the bit in force and without it."""
+    ex = EXAMPLE
+    span = ctx("ACTIVE", flags=SPAN_BIT)
+    have3 = frame(0x02, struct.pack(">I", 3))
+    for name, data in (
+        ("span-request", span_ref(0x10, 0, 2)),
+        ("span-reject", span_ref(0x12, 0, 2)),
+        ("span-cancel", span_ref(0x13, 0, 2)),
+        ("span-data", frame(0x11, struct.pack(">II", 0, 1) + content(ex.piece_size))),
+    ):
+        valid(
+            f"{name}-skipped-without-span",
+            "SPAN-1",
+            data + have3,
+            {"type": "have", "index": 3},
+            ctx("ACTIVE"),
+        )
+    valid(
+        "span-request-skipped-when-only-we-offer-span",
+        "SPAN-1",
+        span_ref(0x10, 0, 2) + have3,
+        {"type": "have", "index": 3},
+        ctx("ACTIVE", sent=[])
+        | {
+            "sent": [
+                handshake_message(handshake_payload(peer_id=OUR_ID, port=7000, flags=SPAN_BIT)),
+                OUR_BITFIELD,
+            ]
+        },
+    )
+    valid("span-request-example", "SPAN-2", span_ref(0x10, 4, 3), msg_span(4, 3), span)
+    last = ex.n - 1
+    valid(
+        "span-request-to-the-short-last-piece",
+        "SPAN-2",
+        span_ref(0x10, last - 1, 2),
+        msg_span(last - 1, 2),
+        span,
+    )
+    most = MAX_SPAN_LENGTH // ex.piece_size
+    valid(
+        f"span-request-{most}-pieces-max-length",
+        "SPAN-2",
+        span_ref(0x10, 0, most),
+        msg_span(0, most),
+        span,
+    )
+    invalid(
+        f"span-request-{most + 1}-pieces-too-long",
+        "SPAN-2",
+        span_ref(0x10, 0, most + 1),
+        "OUT_OF_RANGE",
+        span,
+    )
+    invalid("span-request-count-0", "SPAN-2", span_ref(0x10, 0, 0), "OUT_OF_RANGE", span)
+    invalid("span-request-past-the-end", "SPAN-2", span_ref(0x10, last, 2), "OUT_OF_RANGE", span)
+    invalid("span-request-index-n", "SPAN-2", span_ref(0x10, ex.n, 1), "OUT_OF_RANGE", span)
+    invalid("span-cancel-out-of-range", "SPAN-2", span_ref(0x13, 0, 0), "OUT_OF_RANGE", span)
+    invalid("span-request-payload-7-bytes", "FRAME-7", frame(0x10, bytes(7)), "MALFORMED", span)
+    invalid("span-data-payload-7-bytes", "FRAME-7", frame(0x11, bytes(7)), "MALFORMED", span)
+    invalid(
+        "span-request-overlapping-outstanding",
+        "SPAN-4",
+        span_ref(0x10, 5, 2),
+        "UNEXPECTED_MESSAGE",
+        ctx("ACTIVE", flags=SPAN_BIT, received=span_ref(0x10, 4, 2)),
+    )
+    valid(
+        "span-request-beside-outstanding-block-request",
+        "SPAN-4",
+        span_ref(0x10, 4, 2),
+        msg_span(4, 2),
+        ctx("ACTIVE", flags=SPAN_BIT, received=block(0x03, 4, 0, 100)),
+    )
+    blocks = b"".join(block(0x03, 0, o, 1) for o in range(510))
+    invalid(
+        "span-request-513th-too-many",
+        "SPAN-3",
+        span_ref(0x10, 1, 3),
+        "TOO_MANY_REQUESTS",
+        ctx("ACTIVE", flags=SPAN_BIT, received=blocks),
+    )
+    valid(
+        "span-request-512th-allowed",
+        "SPAN-3",
+        span_ref(0x10, 1, 2),
+        msg_span(1, 2),
+        ctx("ACTIVE", flags=SPAN_BIT, received=blocks),
+    )
+    asked = ctx("ACTIVE", flags=SPAN_BIT, sent_after=[msg_span(last - 1, 2)])
+    tail = content(ex.size)[(last - 1) * ex.piece_size :]
+    valid(
+        "span-data-answers-our-span",
+        "SPAN-7",
+        frame(0x11, struct.pack(">II", last - 1, 2) + tail),
+        {"type": "span_data", "index": last - 1, "count": 2, "data": tail.hex()},
+        asked,
+    )
+    valid(
+        "span-reject-answers-our-span",
+        "SPAN-7",
+        span_ref(0x12, last - 1, 2),
+        msg_span(last - 1, 2, "span_reject"),
+        asked,
+    )
+    invalid(
+        "span-data-one-byte-short",
+        "SPAN-7",
+        frame(0x11, struct.pack(">II", last - 1, 2) + tail[:-1]),
+        "MALFORMED",
+        asked,
+    )
+    invalid(
+        "span-data-unsolicited",
+        "SPAN-7",
+        frame(0x11, struct.pack(">II", 0, 1) + content(ex.piece_size)),
+        "UNSOLICITED",
+        span,
+    )
+    invalid("span-reject-other-count", "SPAN-7", span_ref(0x12, last - 1, 1), "UNSOLICITED", asked)
+    invalid(
+        "span-data-as-piece-does-not-answer",
+        "MSG-10",
+        piece(last - 1, 0, content(ex.size)[(last - 1) * ex.piece_size : last * ex.piece_size]),
+        "UNSOLICITED",
+        asked,
+    )
+    valid(
+        "span-cancel-not-outstanding-ignored",
+        "SPAN-9",
+        span_ref(0x13, 7, 2),
+        msg_span(7, 2, "span_cancel"),
+        span,
+    )
+    invalid(
+        "span-request-before-bitfield",
+        "STATE-2",
+        span_ref(0x10, 0, 1),
+        "UNEXPECTED_MESSAGE",
+        ctx("BITFIELD", flags=SPAN_BIT),
+    )
+
 
 FRAMES: list[dict[str, Any]] = []
 
@@ -791,6 +954,8 @@ def build_frames() -> None:
     invalid(
         "metainfo-reject-unsolicited", "META-13", frame(0x0E, b"\0\0\0\7"), "UNSOLICITED", active
     )
+
+    build_span_frames()
 
     # error
     valid(

@@ -28,6 +28,11 @@ METAINFO_REQUEST = 0x0C
 METAINFO_DATA = 0x0D
 METAINFO_REJECT = 0x0E
 ERROR = 0x0F
+SPAN_REQUEST = 0x10  # extension SPAN (spec 5.2): only where both handshakes set bit 0
+SPAN_DATA = 0x11
+SPAN_REJECT = 0x12
+SPAN_CANCEL = 0x13
+SPAN_BIT = 0x01
 
 MESSAGE_NAMES: dict[int, str] = {
     HANDSHAKE: "handshake",
@@ -46,6 +51,10 @@ MESSAGE_NAMES: dict[int, str] = {
     METAINFO_DATA: "metainfo_data",
     METAINFO_REJECT: "metainfo_reject",
     ERROR: "error",
+    SPAN_REQUEST: "span_request",
+    SPAN_DATA: "span_data",
+    SPAN_REJECT: "span_reject",
+    SPAN_CANCEL: "span_cancel",
 }
 
 UNKNOWN_ID = 0x7E  # not assigned by the spec: extension space, must be skipped
@@ -132,6 +141,22 @@ def cancel(index: int, offset: int, length: int) -> bytes:
 
 def piece(index: int, offset: int, data: bytes) -> bytes:
     return frame(PIECE, struct.pack(">II", index, offset) + data)
+
+
+def span_request(index: int, count: int) -> bytes:
+    return frame(SPAN_REQUEST, struct.pack(">II", index, count))
+
+
+def span_reject(index: int, count: int) -> bytes:
+    return frame(SPAN_REJECT, struct.pack(">II", index, count))
+
+
+def span_cancel(index: int, count: int) -> bytes:
+    return frame(SPAN_CANCEL, struct.pack(">II", index, count))
+
+
+def span_data(index: int, count: int, data: bytes) -> bytes:
+    return frame(SPAN_DATA, struct.pack(">II", index, count) + data)
 
 
 def choke() -> bytes:

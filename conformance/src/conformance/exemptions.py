@@ -40,8 +40,6 @@ EXEMPT: dict[str, str] = {
     "MSG-21": "a late reply needs a request older than the requester's own REQUEST_TIMEOUT "
     "(30 s default), longer than a suite run; the core vector late-piece-after-requester-gave-up "
     "and the reference's tests cover it",
-    "EXT-3": "no extension is assigned in spec 1.1, so there is nothing a target could use out "
-    "of turn; its cases come with the first assigned capability",
     "LSD-1": _LSD,
     "LSD-2": _LSD,
     "LSD-4": _LSD,

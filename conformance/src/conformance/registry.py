@@ -23,6 +23,7 @@ CASE_MODULES = (
     "conformance.cases.handshake",
     "conformance.cases.bitfield",
     "conformance.cases.transfer",
+    "conformance.cases.span",
     "conformance.cases.metainfo",
     "conformance.cases.pex",
     "conformance.cases.errors",

@@ -124,15 +124,17 @@ def open_session(
     bits: bytes | None = None,
     wire: Wire | None = None,
     listen_port: int = 0,
+    flags: int = 0,
 ) -> Session:
-    """Connect, read the target's handshake, send ours and our (empty) bitfield."""
+    """Connect, read the target's handshake, send ours (offering `flags`: capability bits,
+    spec 5.1) and our (empty) bitfield."""
     wire = wire or ctx.connect()
     hs_frame = wire.expect(ExpectMessage(("handshake",), skip=("keepalive",)))
     assert hs_frame is not None and isinstance(hs_frame.event, Handshake)
     pid = peer_id if peer_id is not None else ctx.peer_id()
     count = ctx.target.piece_count
     wire.write(
-        our_handshake(ctx, peer_id=pid, listen_port=listen_port)
+        our_handshake(ctx, peer_id=pid, listen_port=listen_port, flags=flags)
         + craft.bitfield(bits if bits is not None else craft.empty_bitfield(count))
     )
     bf = wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))

@@ -49,11 +49,18 @@ rejects = st.builds(ev.Reject, index=u32, offset=u32, length=u32)
 cancels = st.builds(ev.Cancel, index=u32, offset=u32, length=u32)
 haves = st.builds(ev.Have, index=u32)
 hot_events = st.one_of(pieces, requests, rejects, cancels, haves)
+span_events = st.one_of(  # extension SPAN (spec 5.2)
+    st.builds(ev.SpanRequest, index=u32, count=u32),
+    st.builds(ev.SpanData, index=u32, count=u32, data=st.binary(max_size=300)),
+    st.builds(ev.SpanReject, index=u32, count=u32),
+    st.builds(ev.SpanCancel, index=u32, count=u32),
+)
 
 wire_events: st.SearchStrategy[ev.Event] = st.one_of(
     handshakes,
     st.builds(ev.Bitfield, bits=st.binary(max_size=64)),
     hot_events,
+    span_events,
     st.sampled_from(
         [ev.Choke(), ev.Unchoke(), ev.Interested(), ev.NotInterested(), ev.KeepAlive()]
     ),

@@ -249,8 +249,12 @@ class Network:
             assert node.disk is not None and node.metainfo is not None
             start = action.index * node.metainfo.piece_size + action.offset
             data = bytes(node.disk[start : start + action.length])
-            if node.corrupt:
-                data = bytes(b ^ 0x5A for b in data[:64]) + data[64:]
+            if node.corrupt:  # the start of every piece sent (a span carries several)
+                size = node.metainfo.piece_size
+                data = b"".join(
+                    bytes(b ^ 0x5A for b in data[i : i + 64]) + data[i + 64 : i + size]
+                    for i in range(0, len(data), size)
+                )
             self._transmit(node, action.conn_id, action.header + data)
         elif kind is StoreBlock:
             assert isinstance(action, StoreBlock)

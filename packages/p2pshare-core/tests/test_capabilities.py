@@ -12,7 +12,7 @@ from p2pshare_core.connection import Connection, Role, State
 
 def test_only_implemented_bits_may_be_offered() -> None:
     check_offer(int(IMPLEMENTED))
-    for bad in (0x01, 0x40, 0x80, 0x100, -1):
+    for bad in (0x02, 0x40, 0x80, 0x100, -1):
         with pytest.raises(ValueError):
             check_offer(bad)
 

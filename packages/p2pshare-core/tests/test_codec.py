@@ -130,6 +130,10 @@ def test_message_ids_follow_the_contract_table() -> None:
         0x0D: "metainfo_data",
         0x0E: "metainfo_reject",
         0x0F: "error",
+        0x10: "span_request",
+        0x11: "span_data",
+        0x12: "span_reject",
+        0x13: "span_cancel",
     }
     assert codec.MESSAGE_IDS[ev.Piece] == 4
     assert ev.KeepAlive not in codec.MESSAGE_IDS

@@ -497,7 +497,7 @@ def test_constructor_and_views() -> None:
 
 def test_send_side_handshake_and_error_checks() -> None:
     conn = Connection(Role.ACCEPTOR, SHARE_ID)
-    assert _local_error(conn, handshake(flags=1)).requirement == "EXT-1"  # not implemented
+    assert _local_error(conn, handshake(flags=2)).requirement == "EXT-1"  # not implemented
     conn = Connection(Role.ACCEPTOR, SHARE_ID)
     assert _local_error(conn, handshake(flags=0x80)).requirement == "EXT-1"  # reserved
     conn = Connection(Role.ACCEPTOR, SHARE_ID)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from p2pshare_core.actions import Close, Dial, PeerBanned, PieceFailed
+from p2pshare_core.capabilities import Capability
 from p2pshare_core.config import SwarmConfig
 from p2pshare_core.errors import ErrorCode
 from swarm_harness import Network, Node, make_share
@@ -96,20 +97,28 @@ def test_chain_bootstrap_becomes_a_mesh_via_pex(seed: int) -> None:
         assert all(a.code is ErrorCode.DUPLICATE_CONNECTION for a in dup)
 
 
-def test_corrupt_peer_is_banned_and_download_completes() -> None:
+@pytest.mark.parametrize("capabilities", [0, int(Capability.SPAN)], ids=["v1", "span"])
+def test_corrupt_peer_is_banned_and_download_completes(capabilities: int) -> None:
     meta, data = make_share(1024 * 1024, K, seed=5)
     net = Network(seed=5, bandwidth=4e6, latency=0.002)
-    good = net.add_node("good", metainfo=meta, data=data)
-    bad = net.add_node("bad", metainfo=meta, data=data, corrupt=True)
-    leech = net.add_node("leech", metainfo=meta)
+    config = SwarmConfig(capabilities=capabilities)
+    good = net.add_node("good", metainfo=meta, data=data, config=config)
+    bad = net.add_node("bad", metainfo=meta, data=data, corrupt=True, config=config)
+    leech = net.add_node("leech", metainfo=meta, config=config)
     net.bootstrap(leech, good)
     net.bootstrap(leech, bad)
     assert net.run(net.all_complete, max_time=120)
     assert _disk(leech) == data
     failed = [a for a in leech.actions if isinstance(a, PieceFailed)]
-    assert len(failed) == 4 and all(a.peers == (bad.peer_id,) for a in failed)
-    assert PeerBanned(bad.peer_id, bad.host) in leech.actions
-    assert leech.swarm.parole(bad.peer_id) == -8
+    assert all(a.peers == (bad.peer_id,) for a in failed)
+    assert leech.actions.count(PeerBanned(bad.peer_id, bad.host)) == 1
+    if not capabilities:
+        assert len(failed) == 4
+        assert leech.swarm.parole(bad.peer_id) == -8
+    else:
+        # Spans already in flight when the ban falls still arrive (and fail): a few more
+        # failures, never more than one pipeline's worth.
+        assert 4 <= len(failed) <= SwarmConfig().max_pipeline_depth
     dials = [a for a in leech.actions if isinstance(a, Dial)]
     assert dials.count(Dial(bad.host, bad.port)) == 1  # never redialed after the ban
 

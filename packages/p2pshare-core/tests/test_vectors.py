@@ -38,6 +38,10 @@ from p2pshare_core.events import (
     Piece,
     Reject,
     Request,
+    SpanCancel,
+    SpanData,
+    SpanReject,
+    SpanRequest,
     Unchoke,
 )
 from p2pshare_core.link import parse_link
@@ -69,6 +73,10 @@ EVENT_TYPES: dict[str, type[Any]] = {
     "error": Error,
     "keepalive": KeepAlive,
     "connection_closed": ConnectionClosed,
+    "span_request": SpanRequest,
+    "span_data": SpanData,
+    "span_reject": SpanReject,
+    "span_cancel": SpanCancel,
 }
 TYPE_NAMES = {cls: name for name, cls in EVENT_TYPES.items()}
 BYTES_FIELDS = {"peer_id", "share_id", "file_sha1", "bits", "data"}
@@ -124,6 +132,8 @@ def _connection(context: dict[str, Any]) -> Connection:
         if conn.next_event() is NEED_DATA:
             break
     assert conn.their_state.name == context["state"], "context did not reach its state"
+    for message in context.get("sent_after", ()):  # (what needs the peer's handshake first)
+        conn.send(_to_event(message))
     return conn
 
 

@@ -194,17 +194,17 @@ def self_with_wrong_share(ctx: CaseContext) -> None:
     _bad_handshake(ctx, E.SHARE_MISMATCH, share_id=other, peer_id=ctx.target.peer_id)
 
 
-ASSIGNED_CAPABILITIES = 0x00
-"""Capability bits the spec's registry assigns (section 5.1): none in version 1.1."""
+ASSIGNED_CAPABILITIES = 0x01
+"""Capability bits the spec's registry assigns (section 5.1): bit 0, SPAN, since 1.2."""
 
 
 @case("flags-ignored", section=SECTION, requirements=("HS-5", "EXT-2"))
 def flags_ignored(ctx: CaseContext) -> None:
-    """Capability bits the target does not know (all of them) are ignored, not refused."""
+    """Capability bits the registry does not assign (all of them) are ignored, not refused."""
     wire = ctx.connect()
     read_handshake(wire)
     wire.write(
-        our_handshake(ctx, peer_id=ctx.peer_id(), flags=0xFF)
+        our_handshake(ctx, peer_id=ctx.peer_id(), flags=0xFF & ~ASSIGNED_CAPABILITIES)
         + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
     )
     wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))

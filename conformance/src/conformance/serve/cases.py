@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conformance.cases.handshake import ASSIGNED_CAPABILITIES
 from conformance.outcomes import Fail, Timeout, Unsupported
 from conformance.registry import case
 from conformance.serve.swarm import ConnLog, Observation
@@ -122,8 +123,12 @@ def no_violations(obs: Observation) -> None:
                 expected=f"frames the spec allows [{req}]",
                 actual=reason,
             )
-        if c.handshake is not None and c.handshake.flags != 0:
-            raise Fail("flags set", expected="flags 0 [HS-5]", actual=str(c.handshake.flags))
+        if c.handshake is not None and c.handshake.flags & ~ASSIGNED_CAPABILITIES:
+            raise Fail(
+                "capability bits the registry does not assign",
+                expected=f"flags within {ASSIGNED_CAPABILITIES:#04x} [HS-5, EXT-1, EXT-4]",
+                actual=hex(c.handshake.flags),
+            )
     if not _downloader_conns(obs):
         raise Fail(
             "the downloader never completed a handshake", expected="a connection", actual="none"

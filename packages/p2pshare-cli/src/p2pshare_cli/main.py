@@ -148,6 +148,13 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
         "peers on one machine).",
     )(func)
     func = click.option(
+        "--no-extensions",
+        "no_extensions",
+        is_flag=True,
+        help="Speak plain protocol version 1: offer no extension (such as multi-piece "
+        "requests) to peers. For testing other implementations; slower.",
+    )(func)
+    func = click.option(
         "--no-lan",
         "no_lan",
         is_flag=True,
@@ -194,6 +201,7 @@ def share(
     host: str | None,
     advertise: tuple[str, int | None] | None,
     no_lan: bool,
+    no_extensions: bool,
     json_output: bool,
     max_per_host: int,
     max_upload_rate: int | None,
@@ -212,6 +220,7 @@ def share(
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
         lan=not no_lan and lan_by_default(),
+        extensions=not no_extensions,
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
         max_connections_per_host=max_per_host,
@@ -301,6 +310,7 @@ def get(
     host: str | None,
     advertise: tuple[str, int | None] | None,
     no_lan: bool,
+    no_extensions: bool,
     json_output: bool,
     max_per_host: int,
     max_upload_rate: int | None,
@@ -349,6 +359,7 @@ def get(
         advertise_host=advertise[0] if advertise else None,
         advertise_port=advertise[1] if advertise else None,
         lan=not no_lan and lan_by_default(),
+        extensions=not no_extensions,
         force=force,
         max_download_rate=max_download_rate or None,
         give_up_after=give_up or None,

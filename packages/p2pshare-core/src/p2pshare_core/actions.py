@@ -45,7 +45,9 @@ class SendBlock:
     """Write `header`, then `length` bytes of the file at piece_offset(index) + offset.
 
     Kept apart from `Send` so the node can send file data without copying it through Python
-    (e.g. `sendfile`), which is what makes high upload rates possible.
+    (e.g. `sendfile`), which is what makes high upload rates possible. `span` > 0: the reply
+    to span (index, span) of extension SPAN: whole pieces from `index` on (offset 0), and a
+    node that can no longer vouch for one of them answers SpanReject(index, span) instead.
     """
 
     conn_id: int
@@ -53,6 +55,7 @@ class SendBlock:
     index: int
     offset: int
     length: int
+    span: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,12 @@ class Close:
 # --- disk ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class StoreBlock:
-    """Write `data` at piece_offset(index) + offset of the download file."""
+    """Write `data` at piece_offset(index) + offset of the download file (a view into a
+    received frame: keep it, do not copy it, until written)."""
 
     index: int
     offset: int
-    data: bytes
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class PeerConnected:
     host: str
     port: int
     outbound: bool
+    capabilities: int = 0  # the extensions in force on this connection [EXT-3]
 
 
 @dataclass(frozen=True, slots=True)

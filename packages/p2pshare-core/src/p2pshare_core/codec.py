@@ -64,6 +64,10 @@ from .events import (
     Piece,
     Reject,
     Request,
+    SpanCancel,
+    SpanData,
+    SpanReject,
+    SpanRequest,
     Unchoke,
 )
 
@@ -81,6 +85,8 @@ __all__ = [
     "encode_reference",
     "piece_header",
     "request_frame",
+    "span_header",
+    "span_request_frame",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -88,6 +94,7 @@ Buffer = bytes | bytearray | memoryview
 # --- declarations (CONTRACT "Framing" table) ------------------------------------------------
 
 _BLOCK_REF = Struct("index" / Int32ub, "offset" / Int32ub, "length" / Int32ub, Terminated)
+_SPAN_REF = Struct("index" / Int32ub, "count" / Int32ub, Terminated)
 _EMPTY = Struct(Terminated)
 _CHUNK = Struct("chunk" / Int32ub, Terminated)
 _PEER_ENTRY = Struct(
@@ -126,6 +133,11 @@ PAYLOADS: Final[dict[int, Construct]] = {
     0x0D: Struct("chunk" / Int32ub, "total_size" / Int32ub, "data" / GreedyBytes),
     0x0E: _CHUNK,
     0x0F: Struct("code" / Int16ub, "reason" / GreedyString("utf8")),
+    # extension SPAN (spec 5.2): only decoded where it is in force (Connection checks)
+    0x10: _SPAN_REF,
+    0x11: Struct("index" / Int32ub, "count" / Int32ub, "data" / GreedyBytes),
+    0x12: _SPAN_REF,
+    0x13: _SPAN_REF,
 }
 """Payload layout of every message, by id."""
 
@@ -189,6 +201,7 @@ class MessageFormat:
 
 
 _BLOCK_FIELDS = ("index", "offset", "length")
+_SPAN_FIELDS = ("index", "count")
 MESSAGES: Final[dict[int, MessageFormat]] = {
     m.message_id: m
     for m in (
@@ -223,6 +236,10 @@ MESSAGES: Final[dict[int, MessageFormat]] = {
         MessageFormat(0x0D, "metainfo_data", MetainfoData, ("chunk", "total_size", "data")),
         MessageFormat(0x0E, "metainfo_reject", MetainfoReject, ("chunk",)),
         MessageFormat(0x0F, "error", Error, ("code", "reason")),
+        MessageFormat(0x10, "span_request", SpanRequest, _SPAN_FIELDS),
+        MessageFormat(0x11, "span_data", SpanData, ("index", "count", "data")),
+        MessageFormat(0x12, "span_reject", SpanReject, _SPAN_FIELDS),
+        MessageFormat(0x13, "span_cancel", SpanCancel, _SPAN_FIELDS),
     )
 }
 """The message table, by id (docs render it)."""
@@ -307,6 +324,14 @@ _PIECE_ID: Final = 0x04
 _REJECT_ID: Final = 0x05
 _CANCEL_ID: Final = 0x06
 _HAVE_ID: Final = 0x02
+_SPAN_REQUEST_ID: Final = 0x10
+_SPAN_DATA_ID: Final = 0x11
+_SPAN_FRAME = struct.Struct(">IBII")
+_SPAN_REFS: Final[dict[int, type[SpanRequest | SpanReject | SpanCancel]]] = {
+    0x10: SpanRequest,
+    0x12: SpanReject,
+    0x13: SpanCancel,
+}
 
 
 def piece_header(index: int, offset: int, length: int) -> bytes:
@@ -317,6 +342,16 @@ def piece_header(index: int, offset: int, length: int) -> bytes:
 def request_frame(index: int, offset: int, length: int) -> bytes:
     """The whole request frame for one block (Connection.send_requests' path)."""
     return _BLOCK_FRAME.pack(13, _REQUEST_ID, index, offset, length)
+
+
+def span_header(index: int, count: int, length: int) -> bytes:
+    """The 13 bytes preceding the `length` data bytes of span (index, count) [SPAN-5]."""
+    return _SPAN_FRAME.pack(length + 9, _SPAN_DATA_ID, index, count)
+
+
+def span_request_frame(index: int, count: int) -> bytes:
+    """The whole span_request frame for pieces index..index+count-1."""
+    return _SPAN_FRAME.pack(9, _SPAN_REQUEST_ID, index, count)
 
 
 def encode(event: Event) -> bytes:
@@ -332,6 +367,12 @@ def encode(event: Event) -> bytes:
     if kind is Have:
         assert isinstance(event, Have)
         return _HAVE_FRAME.pack(5, _HAVE_ID, event.index)
+    if kind is SpanRequest or kind is SpanReject or kind is SpanCancel:
+        assert isinstance(event, SpanRequest | SpanReject | SpanCancel)
+        return _SPAN_FRAME.pack(9, MESSAGE_IDS[kind], event.index, event.count)
+    if kind is SpanData:
+        assert isinstance(event, SpanData)
+        return span_header(event.index, event.count, len(event.data)) + event.data
     return encode_reference(event)
 
 
@@ -357,6 +398,16 @@ def decode_from(message_id: int, buffer: Buffer, start: int, end: int) -> Event:
             Request if message_id == _REQUEST_ID else Reject if message_id == _REJECT_ID else Cancel
         )
         return kind(index=index, offset=offset, length=length)
+    if message_id in _SPAN_REFS:  # span_request, span_reject, span_cancel
+        if size != 8:
+            raise _malformed(message_id, f"{MESSAGES[message_id].name} payload is {size} bytes")
+        index, count = _TWO_U32.unpack_from(buffer, start)
+        return _SPAN_REFS[message_id](index=index, count=count)
+    if message_id == _SPAN_DATA_ID:
+        if size < 8:
+            raise _malformed(message_id, f"span_data payload is {size} bytes, needs >= 8")
+        index, count = _TWO_U32.unpack_from(buffer, start)
+        return SpanData(index=index, count=count, data=_copy(buffer, start + 8, end))
     if message_id == _HAVE_ID:
         if size != 4:
             raise _malformed(message_id, f"have payload is {size} bytes, needs 4")

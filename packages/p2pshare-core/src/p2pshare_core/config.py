@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .capabilities import IMPLEMENTED, check_offer
 from .constants import (
     BAN_THRESHOLD,
     DIAL_BURST,
@@ -86,6 +87,8 @@ class SwarmConfig:
     ban_threshold: int = BAN_THRESHOLD
     # metainfo fetch: chunk requests kept in flight per peer
     metainfo_pipeline: int = 8
+    # extensions offered in our handshakes [EXT-1]; 0 = plain version 1 (spec 5.1)
+    capabilities: int = int(IMPLEMENTED)
 
     def __post_init__(self) -> None:
         if (
@@ -97,6 +100,7 @@ class SwarmConfig:
             raise ValueError("need 1 <= min_pipeline_depth <= initial <= max_pipeline_depth")
         if not 1 <= self.block_size <= MAX_BLOCK_LENGTH:
             raise ValueError(f"block_size must be 1..{MAX_BLOCK_LENGTH}")
+        check_offer(self.capabilities)
         if self.max_upload_rate is not None and self.max_upload_rate <= 0:
             raise ValueError("max_upload_rate must be positive or None")
         if self.upload_burst < 0:

@@ -13,8 +13,16 @@ import struct
 from collections.abc import Iterable, Set
 from typing import Final
 
-from .capabilities import Capability, check_offer, in_force
-from .codec import MESSAGES, decode_from, encode, piece_header, request_frame
+from .capabilities import FRAME_IDS, Capability, check_offer, in_force
+from .codec import (
+    MESSAGES,
+    decode_from,
+    encode,
+    piece_header,
+    request_frame,
+    span_header,
+    span_request_frame,
+)
 from .constants import (
     LENGTH_PREFIX_SIZE,
     MAX_BLOCK_LENGTH,
@@ -22,6 +30,7 @@ from .constants import (
     MAX_METAINFO_CHUNKS,
     MAX_PEER_REQUESTS,
     MAX_PEX_ENTRIES,
+    MAX_SPAN_LENGTH,
     PROTOCOL_VERSION,
     SHARE_ID_LENGTH,
 )
@@ -48,6 +57,10 @@ from .events import (
     ReceivedEvent,
     Reject,
     Request,
+    SpanCancel,
+    SpanData,
+    SpanReject,
+    SpanRequest,
     Unchoke,
 )
 from .metainfo import ShareSummary, check_geometry, chunk_count, chunk_length, validate_name
@@ -56,6 +69,7 @@ from .states import TRANSITIONS, Role, State
 __all__ = ["Connection", "Role", "State"]
 
 Triple = tuple[int, int, int]
+Span = tuple[int, int]  # (first piece index, count) [SPAN-2]
 _LENGTH = struct.Struct(">I")
 _MESSAGE_TYPES: Final = {m.message_id: m.event_type for m in MESSAGES.values()}
 _KEEPALIVE: Final = KeepAlive()
@@ -66,13 +80,26 @@ _KNOWN_CODES: Final = frozenset(int(code) for code in ErrorCode)
 class _Side:
     """Per-direction bookkeeping: the state plus what that side has asked for."""
 
-    __slots__ = ("handshake", "metainfo_requests", "requests", "state")
+    __slots__ = (
+        "handshake",
+        "metainfo_requests",
+        "requests",
+        "span_pieces",
+        "spans",
+        "state",
+    )
 
     def __init__(self) -> None:
         self.state = State.HANDSHAKE
         self.handshake: Handshake | None = None
         self.requests: set[Triple] = set()  # block requests this side sent, unanswered
         self.metainfo_requests: set[int] = set()  # metainfo chunks this side asked for
+        self.spans: set[Span] = set()  # spans this side requested, unanswered [SPAN-7]
+        self.span_pieces: set[int] = set()  # the pieces those spans cover [SPAN-3, SPAN-4]
+
+    def outstanding(self) -> int:
+        """Requests counted toward MAX_PEER_REQUESTS: blocks plus span pieces [SPAN-3]."""
+        return len(self.requests) + len(self.span_pieces)
 
 
 class Connection:
@@ -96,6 +123,7 @@ class Connection:
         self._error: RemoteProtocolError | None = None
         self.our_capabilities = 0  # the flags of our handshake, once sent [EXT-1]
         self.peer_capabilities = 0  # the flags of theirs, once received (unknown bits too)
+        self._in_force = Capability(0)  # kept current: checked for every extension frame
         self.am_choking = True
         self.peer_choking = True
         self.am_interested = False
@@ -138,6 +166,16 @@ class Connection:
     def their_requests(self) -> Set[Triple]:
         """(index, offset, length) the peer requested that we have not answered yet."""
         return self._theirs.requests
+
+    @property
+    def our_spans(self) -> Set[Span]:
+        """(index, count) spans we requested and that were not answered yet [SPAN-7]."""
+        return self._ours.spans
+
+    @property
+    def their_spans(self) -> Set[Span]:
+        """(index, count) spans the peer requested that we have not answered yet."""
+        return self._theirs.spans
 
     @property
     def our_metainfo_requests(self) -> Set[int]:
@@ -234,6 +272,8 @@ class Connection:
                 return self._need_data()
             message_id = buf[pos + LENGTH_PREFIX_SIZE]
             kind = _MESSAGE_TYPES.get(message_id)
+            if message_id in FRAME_IDS and not FRAME_IDS[message_id] & self._in_force:
+                kind = None  # an extension not in force here: an unassigned id [SPAN-1]
             if kind is None:  # extension space: skip without buffering (FRAME-5)
                 self._pos = pos + LENGTH_PREFIX_SIZE + 1
                 self._skip = length - 1
@@ -298,6 +338,32 @@ class Connection:
             self._ours.state = State.ERROR
             raise
         return piece_header(index, offset, length)
+
+    def send_spans(self, spans: Iterable[Span]) -> bytes:
+        """Request every (index, count) span in `spans`; the frames, concatenated [SPAN-1..4]."""
+        frames: list[bytes] = []
+        try:
+            new_state = self._state_check(SpanRequest, incoming=False)
+            for index, count in spans:
+                self._check_span_request(index, count, self._ours, incoming=False)
+                frames.append(span_request_frame(index, count))
+        except LocalProtocolError:
+            self._ours.state = State.ERROR
+            raise
+        self._ours.state = new_state
+        return b"".join(frames)
+
+    def send_span_header(self, index: int, count: int) -> tuple[bytes, int]:
+        """Answer span (index, count) with span_data whose data the caller sends itself right
+        after the returned 13 bytes (zero-copy from the file); also returns the data length."""
+        try:
+            self._state_check(SpanData, incoming=False)
+            length = self._check_span(index, count, False)
+            self._answer_span(self._theirs, (index, count), False)
+        except LocalProtocolError:
+            self._ours.state = State.ERROR
+            raise
+        return span_header(index, count, length), length
 
     # --- the rules -------------------------------------------------------------------------------
 
@@ -365,7 +431,8 @@ class Connection:
                 "MSG-6",
                 f"request {triple} is already outstanding",
             )
-        if len(requests) >= MAX_PEER_REQUESTS:
+        side = self._theirs if incoming else self._ours
+        if len(requests) + len(side.span_pieces) >= MAX_PEER_REQUESTS:
             raise self._fail(
                 incoming,
                 ErrorCode.TOO_MANY_REQUESTS,
@@ -373,6 +440,67 @@ class Connection:
                 f"more than {MAX_PEER_REQUESTS} requests outstanding",
             )
         requests.add(triple)
+
+    def _check_span(self, index: int, count: int, incoming: bool) -> int:
+        """SPAN-2: whole pieces inside the share, at most MAX_SPAN_LENGTH bytes; the length."""
+        if not (self._in_force & Capability.SPAN):  # (receiving: skipped before, SPAN-1)
+            raise self._fail(
+                incoming, ErrorCode.UNEXPECTED_MESSAGE, "SPAN-1", "extension SPAN is not in force"
+            )
+        if count < 1 or index + count > self._piece_count:
+            raise self._fail(
+                incoming,
+                ErrorCode.OUT_OF_RANGE,
+                "SPAN-2",
+                f"span of {count} pieces from {index} not inside {self._piece_count} pieces",
+            )
+        last = index + count - 1
+        length = (count - 1) * self._piece_size + min(
+            self._piece_size, self._file_size - last * self._piece_size
+        )
+        if length > MAX_SPAN_LENGTH:
+            raise self._fail(
+                incoming,
+                ErrorCode.OUT_OF_RANGE,
+                "SPAN-2",
+                f"span of {count} pieces from {index} is {length} bytes, max {MAX_SPAN_LENGTH}",
+            )
+        return length
+
+    def _check_span_request(self, index: int, count: int, sender: _Side, incoming: bool) -> None:
+        """SPAN-2, then SPAN-4 before SPAN-3 (ERR-11); records the span as outstanding."""
+        self._check_span(index, count, incoming)
+        pieces = range(index, index + count)
+        covered = sender.span_pieces
+        if any(i in covered for i in pieces):
+            raise self._fail(
+                incoming,
+                ErrorCode.UNEXPECTED_MESSAGE,
+                "SPAN-4",
+                f"span {index, count} overlaps a span that is still outstanding",
+            )
+        if sender.outstanding() + count > MAX_PEER_REQUESTS:
+            raise self._fail(
+                incoming,
+                ErrorCode.TOO_MANY_REQUESTS,
+                "SPAN-3",
+                f"span {index, count} makes more than {MAX_PEER_REQUESTS} requests outstanding",
+            )
+        sender.spans.add((index, count))
+        covered.update(pieces)
+
+    def _answer_span(self, asker: _Side, span: Span, incoming: bool) -> None:
+        """A span_data/span_reject must answer an outstanding span; one reply each [SPAN-7]."""
+        try:
+            asker.spans.remove(span)
+        except KeyError:
+            raise self._fail(
+                incoming,
+                ErrorCode.UNSOLICITED,
+                "SPAN-7",
+                f"reply to span {span} that is not an outstanding span",
+            ) from None
+        asker.span_pieces.difference_update(range(span[0], span[0] + span[1]))
 
     def _check_index(self, index: int, incoming: bool) -> None:
         if index >= self._piece_count:
@@ -422,6 +550,27 @@ class Connection:
             assert isinstance(event, Cancel)
             # A cancel of a request not outstanding is fine: it may have crossed the reply.
             self._check_block(event.index, event.offset, event.length, incoming, "MSG-3")
+        elif kind is SpanData:
+            assert isinstance(event, SpanData)
+            length = self._check_span(event.index, event.count, incoming)
+            self._answer_span(receiver, event.span, incoming)
+            if len(event.data) != length:
+                raise self._fail(
+                    incoming,
+                    ErrorCode.MALFORMED,
+                    "SPAN-7",
+                    f"span {event.span} carries {len(event.data)} bytes, not {length}",
+                )
+        elif kind is SpanRequest:
+            assert isinstance(event, SpanRequest)
+            self._check_span_request(event.index, event.count, sender, incoming)
+        elif kind is SpanReject:
+            assert isinstance(event, SpanReject)
+            self._check_span(event.index, event.count, incoming)
+            self._answer_span(receiver, event.span, incoming)
+        elif kind is SpanCancel:
+            assert isinstance(event, SpanCancel)
+            self._check_span(event.index, event.count, incoming)  # unknown spans: ignored
         elif kind is Handshake:
             assert isinstance(event, Handshake)
             self._check_handshake(event, sender, incoming)
@@ -484,6 +633,7 @@ class Connection:
             except ValueError as exc:
                 raise LocalProtocolError(ErrorCode.BAD_HANDSHAKE, "EXT-1", str(exc)) from None
             self.our_capabilities = hs.flags
+        self._in_force = in_force(self.our_capabilities, self.peer_capabilities)
         try:
             check_geometry(hs.file_size, hs.piece_size, ErrorCode.BAD_HANDSHAKE, "HS-9")
             validate_name(hs.name)

@@ -22,6 +22,7 @@ FILE_SHA1_LENGTH: Final = 20  # SHA-1 of the whole file
 LENGTH_PREFIX_SIZE: Final = 4
 MAX_FRAME_LENGTH: Final = 1_048_576  # max value of a frame's length field (id + payload)
 MAX_BLOCK_LENGTH: Final = 262_144  # max length of a request / data of a piece message
+MAX_SPAN_LENGTH: Final = 524_288  # max data bytes of one span (extension SPAN, spec 5.2)
 PIECE_HEADER_SIZE: Final = 13  # length prefix + id + index + offset
 
 # --- share geometry -------------------------------------------------------------------------

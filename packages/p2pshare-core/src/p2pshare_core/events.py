@@ -49,6 +49,10 @@ __all__ = [
     "ReceivedEvent",
     "Reject",
     "Request",
+    "SpanCancel",
+    "SpanData",
+    "SpanReject",
+    "SpanRequest",
     "Unchoke",
 ]
 
@@ -137,10 +141,17 @@ class Handshake:
 
     @classmethod
     def for_share(
-        cls, *, peer_id: bytes, listen_port: int, share_id: bytes, summary: ShareSummary
+        cls,
+        *,
+        peer_id: bytes,
+        listen_port: int,
+        share_id: bytes,
+        summary: ShareSummary,
+        flags: int = 0,
     ) -> Handshake:
         """The handshake that announces `summary` (the inverse of `.summary`)."""
         return cls(
+            flags=flags,
             peer_id=peer_id,
             listen_port=listen_port,
             share_id=share_id,
@@ -350,6 +361,54 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _SpanRef:
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        _uint("index", self.index, U32)
+        _uint("count", self.count, U32)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """(index, count): the key that matches a span request to its reply."""
+        return (self.index, self.count)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanRequest(_SpanRef):
+    """Extension SPAN: ask for whole pieces index..index+count-1; exactly one reply [SPAN-5]."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanReject(_SpanRef):
+    """Extension SPAN: the reply to a span request that will not be served."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanCancel(_SpanRef):
+    """Extension SPAN: the requester no longer needs the span; it still gets one reply."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpanData:
+    """Extension SPAN: the data of pieces index..index+count-1, concatenated [SPAN-8]."""
+
+    index: int
+    count: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _uint("index", self.index, U32)
+        _uint("count", self.count, U32)
+        _bytes("data", self.data, maximum=MAX_PIECE_DATA)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.index, self.count)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionClosed:
     """Not a wire message: the peer closed its sending side (EOF at a frame boundary)."""
 
@@ -372,6 +431,10 @@ Event: TypeAlias = (
     | MetainfoReject
     | Error
     | KeepAlive
+    | SpanRequest
+    | SpanData
+    | SpanReject
+    | SpanCancel
 )
 """Any wire message."""
 

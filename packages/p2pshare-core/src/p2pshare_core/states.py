@@ -33,6 +33,10 @@ from .events import (
     Piece,
     Reject,
     Request,
+    SpanCancel,
+    SpanData,
+    SpanReject,
+    SpanRequest,
     Unchoke,
 )
 
@@ -75,6 +79,10 @@ ACTIVE_MESSAGES: Final[tuple[type, ...]] = (
     MetainfoData,
     MetainfoReject,
     KeepAlive,
+    SpanRequest,  # extension SPAN (spec 5.2), where it is in force
+    SpanData,
+    SpanReject,
+    SpanCancel,
 )
 """Messages that keep a side ACTIVE."""
 

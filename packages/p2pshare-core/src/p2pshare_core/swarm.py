@@ -38,6 +38,7 @@ from .actions import (
 )
 from .admission import DialPacer, HostCounts, pick_eviction
 from .bitfield import Bitfield as PieceSet
+from .capabilities import Capability
 from .choker import ChokeCandidate, Choker
 from .config import SwarmConfig
 from .connection import Connection
@@ -64,12 +65,17 @@ from .events import (
     Piece,
     Reject,
     Request,
+    SpanCancel,
+    SpanData,
+    SpanReject,
+    SpanRequest,
     Unchoke,
 )
 from .metainfo import Metainfo, ShareSummary
 from .peerbook import PeerBook, PexPacer, build_pex_entries
 from .picker import Block, Picker
 from .rate import RateMeter
+from .spans import span_blocks, span_run, split_spans
 from .states import Role, State
 
 __all__ = ["PeerStats", "Swarm", "SwarmStats"]
@@ -152,6 +158,7 @@ class _Peer:
         "port",
         "ready",
         "snubbed",
+        "span_run",
         "up",
     )
 
@@ -181,6 +188,7 @@ class _Peer:
         self.last_pex_received: float | None = None
         self.meta_inflight: dict[int, float] = {}  # metainfo chunk -> requested at
         self.meta_refused = False
+        self.span_run = 1  # pieces per span request: > 1 only where SPAN is in force
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -245,7 +253,8 @@ class Swarm:
         # upload token bucket (only with max_upload_rate)
         self._tokens = (config.max_upload_rate or 0) * config.upload_burst
         self._tokens_at = now
-        self._upload_queue: deque[tuple[int, Block]] = deque()
+        # (conn_id, block, span): span > 0 is span (block[0], span) of extension SPAN
+        self._upload_queue: deque[tuple[int, Block, int]] = deque()
         # metainfo fetch
         self._meta_blob: bytes | None = metainfo.encode() if metainfo is not None else None
         self._meta_chunks: dict[int, bytes] = {}
@@ -559,6 +568,8 @@ class Swarm:
         peer.peer_id = pid
         peer.listen_port = hs.listen_port
         peer.ready = True
+        if peer.conn.capabilities_in_force & Capability.SPAN and self.summary is not None:
+            peer.span_run = span_run(self.summary.piece_size)
         peer.last_data = now
         self._by_peer_id.setdefault(pid, peer)
         host, port = peer.listen_address
@@ -570,7 +581,8 @@ class Swarm:
                 peer.pex_entry = PeerEntry(peer_id=pid, host=host, port=port)
             except ProtocolError:
                 peer.pex_entry = None  # not an IP literal: cannot be advertised
-        self._emit(PeerConnected(peer.conn_id, pid, peer.host, peer.port, peer.outbound))
+        in_force = int(peer.conn.capabilities_in_force)
+        self._emit(PeerConnected(peer.conn_id, pid, peer.host, peer.port, peer.outbound, in_force))
         self._connected_set_changed(now)
         if self._choker.may_unchoke_new(self._unchoked_count()):
             self._send(peer, Unchoke(), now)
@@ -599,30 +611,69 @@ class Swarm:
                 peer, Reject(index=event.index, offset=event.offset, length=event.length), now
             )
             return
-        block = (event.index, event.offset, event.length)
-        if self.config.max_upload_rate is None:
-            self._send_block(peer, block, now)
+        self._serve(peer, (event.index, event.offset, event.length), 0, now)
+
+    def _on_span_request(self, peer: _Peer, event: SpanRequest, now: float) -> None:
+        """Whole pieces, all verified, to an unchoked peer; else one span_reject [SPAN-6]."""
+        picker = self.picker
+        assert picker is not None
+        index, count = event.index, event.count
+        if peer.conn.am_choking or not all(picker.has(i) for i in range(index, index + count)):
+            self._send(peer, SpanReject(index=index, count=count), now)
             return
-        self._upload_queue.append((peer.conn_id, block))
+        self._serve(peer, (index, 0, 0), count, now)
+
+    def _serve(self, peer: _Peer, block: Block, span: int, now: float) -> None:
+        if self.config.max_upload_rate is None:
+            self._send_block(peer, block, span, now)
+            return
+        self._upload_queue.append((peer.conn_id, block, span))
         self._drain_uploads(now)
 
     def _on_piece(self, peer: _Peer, event: Piece, now: float) -> None:
-        picker = self.picker
-        assert picker is not None and peer.peer_id is not None
         data = event.data
-        size = len(data)
+        self._count_download(peer, len(data), now)
+        cancels = self._block_arrived(peer, (event.index, event.offset, len(data)), data, now)
+        self._after_data(peer, cancels, now)
+
+    def _on_span_data(self, peer: _Peer, event: SpanData, now: float) -> None:
+        """A span's pieces, each stored and verified on its own [SPAN-8]."""
+        summary = self.summary
+        assert summary is not None
+        data = memoryview(event.data)
+        self._count_download(peer, len(data), now)
+        cancels: list[tuple[int, Block]] = []
+        start = 0
+        for block in span_blocks(event.span, summary.piece_size, summary.file_size):
+            end = start + block[2]
+            cancels += self._block_arrived(peer, block, data[start:end], now)
+            start = end
+        self._after_data(peer, cancels, now)
+
+    def _count_download(self, peer: _Peer, size: int, now: float) -> None:
+        assert peer.peer_id is not None
         peer.last_data = now
         peer.down.add(size, now)
         self._down.add(size, now)
         pid = peer.peer_id
         self._bytes_from[pid] = self._bytes_from.get(pid, 0) + size
-        index = event.index
-        useful, cancels = picker.block_received(peer.conn_id, (index, event.offset, size))
-        for other_id, (i, o, n) in cancels:
+
+    def _block_arrived(
+        self, peer: _Peer, block: Block, data: bytes | memoryview, now: float
+    ) -> list[tuple[int, Block]]:
+        """Store it if still needed, hash the piece once complete; the duplicates to cancel."""
+        picker = self.picker
+        assert picker is not None and peer.peer_id is not None
+        useful, cancels = picker.block_received(peer.conn_id, block)
+        for other_id, triple in cancels:
             other = self._peers[other_id]
-            self._send(other, Cancel(index=i, offset=o, length=n), now)
+            if triple in other.conn.our_requests:  # (a span is not cancelled piece by piece)
+                i, o, n = triple
+                self._send(other, Cancel(index=i, offset=o, length=n), now)
         if useful:
-            self._emit(StoreBlock(index, event.offset, data))
+            index = block[0]
+            pid = peer.peer_id
+            self._emit(StoreBlock(index, block[1], data))
             contributors = self._contributors.get(index)
             self._last_host[pid] = peer.host  # (a ban after it left still names it)
             if contributors is None:
@@ -631,6 +682,12 @@ class Swarm:
                 contributors.add(pid)
             if picker.is_done(index):
                 self._emit(VerifyPiece(index))
+        return cancels
+
+    def _after_data(self, peer: _Peer, cancels: list[tuple[int, Block]], now: float) -> None:
+        """Adapt the peer's pipeline depth to its rate and top up every pipeline that shrank."""
+        picker = self.picker
+        assert picker is not None
         peer.snubbed = False
         cfg = self.config
         if peer.down.elapsed(now) >= cfg.pipeline_seconds:
@@ -649,13 +706,31 @@ class Swarm:
         self._arm_refill(until)
         self._request_everywhere(now, skip=peer)
 
+    def _on_span_reject(self, peer: _Peer, event: SpanReject, now: float) -> None:
+        picker, summary = self.picker, self.summary
+        assert picker is not None and summary is not None
+        until = now + self.config.reject_backoff
+        for block in span_blocks(event.span, summary.piece_size, summary.file_size):
+            picker.block_rejected(peer.conn_id, block, now, until)
+        self._arm_refill(until)
+        self._request_everywhere(now, skip=peer)
+
     def _on_cancel(self, peer: _Peer, event: Cancel, now: float) -> None:
         # Only a request still queued behind the upload limit can be withdrawn; it gets a reject.
-        block = (event.index, event.offset, event.length)
-        item = (peer.conn_id, block)
+        self._withdraw(peer, (peer.conn_id, (event.index, event.offset, event.length), 0), now)
+
+    def _on_span_cancel(self, peer: _Peer, event: SpanCancel, now: float) -> None:
+        self._withdraw(peer, (peer.conn_id, (event.index, 0, 0), event.count), now)  # [SPAN-9]
+
+    def _withdraw(self, peer: _Peer, item: tuple[int, Block, int], now: float) -> None:
         if self._upload_queue and item in self._upload_queue:
             self._upload_queue.remove(item)
-            self._send(peer, Reject(index=block[0], offset=block[1], length=block[2]), now)
+            self._send_reject(peer, item[1], item[2], now)
+
+    def _send_reject(self, peer: _Peer, block: Block, span: int, now: float) -> None:
+        i, o, n = block
+        reply = SpanReject(index=i, count=span) if span else Reject(index=i, offset=o, length=n)
+        self._send(peer, reply, now)
 
     def _on_choke(self, peer: _Peer, event: Choke, now: float) -> None:
         picker = self.picker
@@ -773,15 +848,19 @@ class Swarm:
             listen_port=self.listen_port,
             share_id=self.share_id,
             summary=summary,
+            flags=self.config.capabilities,
         )
         conn = peer.conn
         frames = conn.send(hs) + conn.send(Bitfield(bits=self.picker.have_bits()))
         self._emit_send(peer, frames, now)
 
-    def _send_block(self, peer: _Peer, block: Block, now: float) -> None:
+    def _send_block(self, peer: _Peer, block: Block, span: int, now: float) -> None:
         index, offset, length = block
-        header = peer.conn.send_piece_header(index, offset, length)
-        self._actions.append(SendBlock(peer.conn_id, header, index, offset, length))
+        if span:
+            header, length = peer.conn.send_span_header(index, span)
+        else:
+            header = peer.conn.send_piece_header(index, offset, length)
+        self._actions.append(SendBlock(peer.conn_id, header, index, offset, length, span))
         peer.last_sent = now
         peer.last_data = now
         peer.up.add(length, now)
@@ -799,9 +878,10 @@ class Swarm:
         self._tokens_at = now
         queue = self._upload_queue
         while queue and self._tokens > -1.0:
-            conn_id, block = queue.popleft()  # closes, cancels and chokes remove their entries
-            self._send_block(self._peers[conn_id], block, now)
-            self._tokens -= block[2]
+            conn_id, block, span = queue.popleft()  # closes, cancels, chokes remove theirs
+            before = self._up.total
+            self._send_block(self._peers[conn_id], block, span, now)
+            self._tokens -= self._up.total - before
 
     def _learn_summary(self, summary: ShareSummary, have_bits: bytes | None) -> None:
         self.summary = summary
@@ -845,9 +925,18 @@ class Swarm:
         count = peer.depth - inflight
         if count <= 0 or (inflight and count < peer.depth // 4):
             return  # one request message (and one wake-up of the peer) per several blocks
-        blocks = picker.pick(peer.conn_id, count, now)
+        run = peer.span_run if not picker.in_endgame else 1
+        blocks = picker.pick(peer.conn_id, count, now, run)
         if not blocks:
             return
+        if run > 1:  # extension SPAN in force: runs of whole pieces as spans [SPAN-1]
+            summary = self.summary
+            assert summary is not None
+            spans, blocks = split_spans(blocks, summary.piece_size, summary.file_size, run)
+            if spans:
+                self._emit_send(peer, conn.send_spans(spans), now)
+            if not blocks:
+                return
         self._emit_send(peer, conn.send_requests(blocks), now)
 
     def _request_everywhere(self, now: float, skip: _Peer | None = None) -> None:
@@ -883,8 +972,7 @@ class Swarm:
             mine = [item for item in self._upload_queue if item[0] == peer.conn_id]
             for item in mine:
                 self._upload_queue.remove(item)
-                i, o, n = item[1]
-                self._send(peer, Reject(index=i, offset=o, length=n), now)
+                self._send_reject(peer, item[1], item[2], now)
 
     def _connected_set_changed(self, now: float) -> None:
         self._pex_version += 1
@@ -1108,6 +1196,10 @@ class Swarm:
 
 
 Swarm._handlers = {
+    SpanRequest: Swarm._on_span_request,
+    SpanData: Swarm._on_span_data,
+    SpanReject: Swarm._on_span_reject,
+    SpanCancel: Swarm._on_span_cancel,
     Handshake: Swarm._on_handshake,
     Bitfield: Swarm._on_bitfield,
     Have: Swarm._on_have,

@@ -31,6 +31,8 @@ class NodeConfig:
     lan: bool = field(default_factory=lambda: lan_by_default())
     metainfo_only: bool = False  # fetch and verify the metainfo, write nothing (`info`, `verify`)
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
+    extensions: bool = True  # offer the protocol extensions we implement (spec 5.1); False:
+    # speak plain version 1 (interop tests; a peer without them is served the same either way)
     max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)
     # connections accepted from one IP address [SEC-6]; raise it for many local test peers
     max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST

@@ -78,7 +78,7 @@ class DownloadFile:
         self.backlog = 0  # bytes handed to the disk thread and not yet written
         self.paused = False  # reading is paused because the disk lags
 
-    def store_block(self, index: int, offset: int, data: bytes) -> None:
+    def store_block(self, index: int, offset: int, data: bytes | memoryview) -> None:
         """Queue a block for the disk; pause reading while too much is waiting."""
         store = self.store
         if not store.writable:

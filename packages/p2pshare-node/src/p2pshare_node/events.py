@@ -101,6 +101,7 @@ class PeerUp(NodeEvent):
     host: str  # its address
     port: int  # its port
     outbound: bool  # true if we dialed it
+    extensions: tuple[str, ...] = ()  # protocol extensions in force with it, e.g. "span"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

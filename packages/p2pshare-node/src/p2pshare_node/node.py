@@ -21,9 +21,10 @@ from typing import Any
 
 from p2pshare_core import actions as act
 from p2pshare_core.bitfield import Bitfield
+from p2pshare_core.capabilities import IMPLEMENTED, extension_names
 from p2pshare_core.codec import encode
 from p2pshare_core.config import SwarmConfig
-from p2pshare_core.events import Handshake, Reject
+from p2pshare_core.events import Handshake, Reject, SpanReject
 from p2pshare_core.link import ShareLink
 from p2pshare_core.lsd import LocalDiscovery
 from p2pshare_core.metainfo import Metainfo
@@ -190,6 +191,7 @@ class Node:
         config = SwarmConfig(
             max_upload_rate=self.config.max_upload_rate,
             max_connections_per_host=self.config.max_connections_per_host,
+            capabilities=int(IMPLEMENTED) if self.config.extensions else 0,
         )
         self._swarm = Swarm(
             peer_id=self.peer_id,
@@ -645,12 +647,19 @@ class Node:
 
     def _on_send_block(self, action: act.SendBlock) -> None:
         proto = self._conns.get(action.conn_id)
-        if proto is not None and action.index in self._unvouched:
-            # [STORE-6] the file changed under us: still exactly one reply (MSG-4), no data
-            proto.send(
-                encode(Reject(index=action.index, offset=action.offset, length=action.length))
-            )
-            return
+        if proto is not None and self._unvouched:
+            span = action.span
+            pieces = range(action.index, action.index + max(1, span))
+            if any(i in self._unvouched for i in pieces):
+                # [STORE-6] the file changed under us: still exactly one reply (MSG-4,
+                # SPAN-5), no data
+                reply = (
+                    SpanReject(index=action.index, count=span)
+                    if span
+                    else Reject(index=action.index, offset=action.offset, length=action.length)
+                )
+                proto.send(encode(reply))
+                return
         if proto is not None and not self._faults.drop_blocks:
             proto.send_block(
                 PendingBlock(action.header, action.index, action.offset, action.length)
@@ -673,6 +682,7 @@ class Node:
                 host=action.host,
                 port=action.port,
                 outbound=action.outbound,
+                extensions=extension_names(action.capabilities),
             )
         )
 
