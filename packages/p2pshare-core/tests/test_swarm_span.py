@@ -109,3 +109,23 @@ def test_spans_behind_an_upload_limit_and_a_choke_are_rejected_whole() -> None:
     assert net.run(net.all_complete, max_time=120)
     assert _disk(leech) == data and _disk(other) == data
     assert any(a.span for a in _sends(slow))
+
+
+@pytest.mark.parametrize("capabilities", [0, SPAN], ids=["v1", "span"])
+def test_a_capped_seeder_serves_many_queued_peers_in_turn(capabilities: int) -> None:
+    """Replies of several connections wait in one upload queue; draining it serves each
+    connection's own requests (the queue is shared, the replies are not)."""
+    meta, data = make_share(512 * 1024, 16 * 1024, seed=8)
+    net = Network(seed=8, bandwidth=50e6, latency=0.002)
+    capped = SwarmConfig(max_upload_rate=300_000, upload_slots=4, capabilities=capabilities)
+    seed = net.add_node("seed", metainfo=meta, data=data, config=capped)
+    leechers = [
+        net.add_node(f"l{i}", metainfo=meta, config=SwarmConfig(capabilities=capabilities))
+        for i in range(4)
+    ]
+    for leech in leechers:
+        net.bootstrap(leech, seed)
+    assert net.run(net.all_complete, max_time=60)
+    assert all(_disk(leech) == data for leech in leechers)
+    served = {a.conn_id for a in _sends(seed)}
+    assert len(served) >= 2

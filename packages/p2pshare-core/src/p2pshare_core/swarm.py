@@ -12,11 +12,9 @@ Per-block work is O(1) amortised: this object sits on the hot path of every byte
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .actions import (
     Action,
@@ -31,7 +29,6 @@ from .actions import (
     PieceFailed,
     PieceVerified,
     Send,
-    SendBlock,
     StoreBlock,
     VerifyFile,
     VerifyPiece,
@@ -42,7 +39,6 @@ from .capabilities import Capability
 from .choker import ChokeCandidate, Choker
 from .config import SwarmConfig
 from .connection import Connection
-from .constants import METAINFO_CHUNK_SIZE
 from .errors import ErrorCode, ProtocolError, RemoteProtocolError
 from .events import (
     NEED_DATA,
@@ -71,14 +67,18 @@ from .events import (
     SpanRequest,
     Unchoke,
 )
+from .metafetch import MetainfoFetch, chunk_total
 from .metainfo import Metainfo, ShareSummary
 from .peerbook import PeerBook, PexPacer, build_pex_entries
+from .peerslot import PeerSlot
 from .picker import Block, Picker
 from .rate import RateMeter
+from .serving import Uploader
 from .spans import span_blocks, span_run, split_spans
 from .states import Role, State
+from .swarmstats import PeerStats, SwarmStats
 
-__all__ = ["PeerStats", "Swarm", "SwarmStats"]
+__all__ = ["PeerStats", "Swarm", "SwarmStats"]  # (the stats types are re-exported)
 
 # Closed with these codes (by either side): do not redial [ERR-10] (or: connected another way).
 _NO_RETRY = frozenset(
@@ -92,108 +92,6 @@ _NO_RETRY = frozenset(
         ErrorCode.BANNED,
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PeerStats:
-    """One connection, for UIs and demos ("who served whom")."""
-
-    conn_id: int
-    peer_id: bytes | None
-    host: str
-    port: int
-    outbound: bool
-    bytes_down: int
-    bytes_up: int
-    download_rate: float
-    upload_rate: float
-    am_choking: bool
-    peer_choking: bool
-    am_interested: bool
-    peer_interested: bool
-    snubbed: bool  # our requests to it timed out (REQUEST_TIMEOUT) since its last block
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmStats:
-    """A snapshot of the swarm's progress."""
-
-    have_count: int
-    piece_count: int
-    bytes_verified: int
-    total_bytes: int
-    connected_peers: int
-    download_rate: float
-    upload_rate: float
-    peers: tuple[PeerStats, ...]
-    bytes_from: dict[bytes, int]  # piece data received per peer ID, over all connections
-    bytes_to: dict[bytes, int]  # piece data sent per peer ID, over all connections
-    metainfo_known: bool
-    complete: bool  # every piece verified and the whole-file hash matched (or we seeded)
-
-
-class _Peer:
-    """Swarm-side state of one connection."""
-
-    __slots__ = (
-        "bitfield_received",
-        "conn",
-        "conn_id",
-        "depth",
-        "down",
-        "host",
-        "last_data",
-        "last_pex_received",
-        "last_recv",
-        "last_sent",
-        "listen_port",
-        "meta_inflight",
-        "meta_refused",
-        "opened_at",
-        "outbound",
-        "peer_id",
-        "pex",
-        "pex_entry",
-        "pex_version",
-        "port",
-        "ready",
-        "snubbed",
-        "span_run",
-        "up",
-    )
-
-    def __init__(
-        self, conn_id: int, conn: Connection, host: str, port: int, outbound: bool, now: float
-    ) -> None:
-        self.conn_id = conn_id
-        self.conn = conn
-        self.host = host
-        self.port = port
-        self.outbound = outbound
-        self.opened_at = now
-        self.last_recv = now
-        self.last_sent = now
-        self.peer_id: bytes | None = None
-        self.listen_port = 0
-        self.ready = False  # their handshake accepted (peer_id known, duplicates resolved)
-        self.last_data = now  # last piece data either way (from the handshake on) [SEC-8]
-        self.bitfield_received = False
-        self.depth = 0
-        self.snubbed = False
-        self.down = RateMeter(now)
-        self.up = RateMeter(now)
-        self.pex = PexPacer(0.0)
-        self.pex_entry: PeerEntry | None = None
-        self.pex_version = -1
-        self.last_pex_received: float | None = None
-        self.meta_inflight: dict[int, float] = {}  # metainfo chunk -> requested at
-        self.meta_refused = False
-        self.span_run = 1  # pieces per span request: > 1 only where SPAN is in force
-
-    @property
-    def listen_address(self) -> tuple[str, int]:
-        """Where this peer accepts connections (port 0: it does not)."""
-        return (self.host, self.port) if self.outbound else (self.host, self.listen_port)
 
 
 class Swarm:
@@ -226,8 +124,8 @@ class Swarm:
         self.config = config
         self._rng = rng if rng is not None else random.Random()
         self._actions: deque[Action] = deque()
-        self._peers: dict[int, _Peer] = {}
-        self._by_peer_id: dict[bytes, _Peer] = {}
+        self._peers: dict[int, PeerSlot] = {}
+        self._by_peer_id: dict[bytes, PeerSlot] = {}
         self._book = PeerBook(peer_id, config)
         self._choker = Choker(config.upload_slots, self._rng)
         self._pending_dials: set[tuple[str, int]] = set()
@@ -240,9 +138,7 @@ class Swarm:
         self._parole: dict[bytes, int] = {}
         self._contributors: dict[int, set[bytes]] = {}
         self._down = RateMeter(now)
-        self._up = RateMeter(now)
         self._bytes_from: dict[bytes, int] = {}
-        self._bytes_to: dict[bytes, int] = {}
         self._pex_version = 0
         self._next_rechoke = now + config.rechoke_interval
         self._next_optimistic = now + config.optimistic_interval
@@ -250,16 +146,8 @@ class Swarm:
         self._verifying_file = False
         self._complete = False
         self._shutting_down = False
-        # upload token bucket (only with max_upload_rate)
-        self._tokens = (config.max_upload_rate or 0) * config.upload_burst
-        self._tokens_at = now
-        # (conn_id, block, span): span > 0 is span (block[0], span) of extension SPAN
-        self._upload_queue: deque[tuple[int, Block, int]] = deque()
-        # metainfo fetch
-        self._meta_blob: bytes | None = metainfo.encode() if metainfo is not None else None
-        self._meta_chunks: dict[int, bytes] = {}
-        self._meta_from: set[bytes] = set()
-        self._meta_missing: list[int] = []
+        self._uploader = Uploader(config, now, self._peers, self._send, self._emit)
+        self._meta = MetainfoFetch(metainfo)
         self.summary: ShareSummary | None = None
         self.picker: Picker | None = None
         if metainfo is not None:
@@ -284,7 +172,7 @@ class Swarm:
         if outbound:
             self._pending_dials.discard((host, port))
         conn = Connection(Role.DIALER if outbound else Role.ACCEPTOR, self.share_id)
-        peer = _Peer(conn_id, conn, host, port, outbound, now)
+        peer = PeerSlot(conn_id, conn, host, port, outbound, now)
         peer.depth = self.config.initial_pipeline_depth
         peer.pex = PexPacer(self.config.pex_min_interval)
         self._peers[conn_id] = peer
@@ -391,11 +279,9 @@ class Swarm:
             deadline = book
         if self._refill_at is not None and self._refill_at < deadline:
             deadline = self._refill_at
-        if self._upload_queue:
-            rate = cfg.max_upload_rate or 1
-            when = self._tokens_at + max(0.0, -self._tokens) / rate
-            if when < deadline:
-                deadline = when
+        uploads = self._uploader.due()
+        if uploads is not None and uploads < deadline:
+            deadline = uploads
         picker = self.picker
         for peer in self._peers.values():
             when = peer.last_recv + cfg.idle_timeout
@@ -440,7 +326,7 @@ class Swarm:
                     peer.meta_refused = True
                     for chunk in late:
                         del peer.meta_inflight[chunk]
-                        self._meta_missing.append(chunk)
+                        self._meta.give_back(chunk)
                     self._fetch_metainfo(now)
             if peer.ready and peer.pex_version != self._pex_version:  # (never mid-handshake)
                 self._maybe_pex(peer, now)
@@ -457,8 +343,7 @@ class Swarm:
                 )
             self._next_rechoke = _next_tick(self._next_rechoke, cfg.rechoke_interval, now)
             self._rechoke(now, rotate)
-        if self._upload_queue:
-            self._drain_uploads(now)
+        self._uploader.drain(now)
         if self._refill_at is not None and now >= self._refill_at:
             self._refill_at = None
             self._request_everywhere(now)
@@ -511,10 +396,10 @@ class Swarm:
             total_bytes=summary.file_size if summary is not None else 0,
             connected_peers=len(peers),
             download_rate=self._down.rate(now),
-            upload_rate=self._up.rate(now),
+            upload_rate=self._uploader.rate.rate(now),
             peers=peers,
             bytes_from=dict(self._bytes_from),
-            bytes_to=dict(self._bytes_to),
+            bytes_to=dict(self._uploader.bytes_to),
             metainfo_known=self.metainfo is not None,
             complete=self._complete,
         )
@@ -529,7 +414,7 @@ class Swarm:
         return self._parole.get(peer_id, 0)
 
     # === event handlers ========================================================================
-    def _on_handshake(self, peer: _Peer, hs: Handshake, now: float) -> None:
+    def _on_handshake(self, peer: PeerSlot, hs: Handshake, now: float) -> None:
         """Bans, self [DUP-3], learning the share [HS-16], duplicates [DUP-4, DUP-5], PEX."""
         pid = hs.peer_id
         if self._book.is_banned(pid):
@@ -587,7 +472,7 @@ class Swarm:
         if self._choker.may_unchoke_new(self._unchoked_count()):
             self._send(peer, Unchoke(), now)
 
-    def _on_bitfield(self, peer: _Peer, event: Bitfield, now: float) -> None:
+    def _on_bitfield(self, peer: PeerSlot, event: Bitfield, now: float) -> None:
         picker = self.picker
         assert picker is not None  # a handshake (so a summary) always precedes the bitfield
         picker.add_peer(peer.conn_id, event.bits)
@@ -596,47 +481,33 @@ class Swarm:
         if self.metainfo is None:
             self._fetch_metainfo(now)
 
-    def _on_have(self, peer: _Peer, event: Have, now: float) -> None:
+    def _on_have(self, peer: PeerSlot, event: Have, now: float) -> None:
         picker = self.picker
         assert picker is not None
         picker.peer_have(peer.conn_id, event.index)
         if not picker.has(event.index):
             self._update_interest(peer, now)
 
-    def _on_request(self, peer: _Peer, event: Request, now: float) -> None:
+    def _on_request(self, peer: PeerSlot, event: Request, now: float) -> None:
         picker = self.picker
         assert picker is not None
-        if peer.conn.am_choking or not picker.has(event.index):  # [MSG-7]
-            self._send(
-                peer, Reject(index=event.index, offset=event.offset, length=event.length), now
-            )
-            return
-        self._serve(peer, (event.index, event.offset, event.length), 0, now)
+        block = (event.index, event.offset, event.length)
+        self._uploader.request(peer, block, 0, picker.has(event.index), now)
 
-    def _on_span_request(self, peer: _Peer, event: SpanRequest, now: float) -> None:
-        """Whole pieces, all verified, to an unchoked peer; else one span_reject [SPAN-6]."""
+    def _on_span_request(self, peer: PeerSlot, event: SpanRequest, now: float) -> None:
         picker = self.picker
         assert picker is not None
         index, count = event.index, event.count
-        if peer.conn.am_choking or not all(picker.has(i) for i in range(index, index + count)):
-            self._send(peer, SpanReject(index=index, count=count), now)
-            return
-        self._serve(peer, (index, 0, 0), count, now)
+        held = all(picker.has(i) for i in range(index, index + count))
+        self._uploader.request(peer, (index, 0, 0), count, held, now)
 
-    def _serve(self, peer: _Peer, block: Block, span: int, now: float) -> None:
-        if self.config.max_upload_rate is None:
-            self._send_block(peer, block, span, now)
-            return
-        self._upload_queue.append((peer.conn_id, block, span))
-        self._drain_uploads(now)
-
-    def _on_piece(self, peer: _Peer, event: Piece, now: float) -> None:
+    def _on_piece(self, peer: PeerSlot, event: Piece, now: float) -> None:
         data = event.data
         self._count_download(peer, len(data), now)
         cancels = self._block_arrived(peer, (event.index, event.offset, len(data)), data, now)
         self._after_data(peer, cancels, now)
 
-    def _on_span_data(self, peer: _Peer, event: SpanData, now: float) -> None:
+    def _on_span_data(self, peer: PeerSlot, event: SpanData, now: float) -> None:
         """A span's pieces, each stored and verified on its own [SPAN-8]."""
         summary = self.summary
         assert summary is not None
@@ -650,7 +521,7 @@ class Swarm:
             start = end
         self._after_data(peer, cancels, now)
 
-    def _count_download(self, peer: _Peer, size: int, now: float) -> None:
+    def _count_download(self, peer: PeerSlot, size: int, now: float) -> None:
         assert peer.peer_id is not None
         peer.last_data = now
         peer.down.add(size, now)
@@ -659,7 +530,7 @@ class Swarm:
         self._bytes_from[pid] = self._bytes_from.get(pid, 0) + size
 
     def _block_arrived(
-        self, peer: _Peer, block: Block, data: bytes | memoryview, now: float
+        self, peer: PeerSlot, block: Block, data: bytes | memoryview, now: float
     ) -> list[tuple[int, Block]]:
         """Store it if still needed, hash the piece once complete; the duplicates to cancel."""
         picker = self.picker
@@ -684,7 +555,7 @@ class Swarm:
                 self._emit(VerifyPiece(index))
         return cancels
 
-    def _after_data(self, peer: _Peer, cancels: list[tuple[int, Block]], now: float) -> None:
+    def _after_data(self, peer: PeerSlot, cancels: list[tuple[int, Block]], now: float) -> None:
         """Adapt the peer's pipeline depth to its rate and top up every pipeline that shrank."""
         picker = self.picker
         assert picker is not None
@@ -698,7 +569,7 @@ class Swarm:
             other = self._peers[other_id]
             self._request_more(other, now)
 
-    def _on_reject(self, peer: _Peer, event: Reject, now: float) -> None:
+    def _on_reject(self, peer: PeerSlot, event: Reject, now: float) -> None:
         picker = self.picker
         assert picker is not None
         until = now + self.config.reject_backoff
@@ -706,7 +577,7 @@ class Swarm:
         self._arm_refill(until)
         self._request_everywhere(now, skip=peer)
 
-    def _on_span_reject(self, peer: _Peer, event: SpanReject, now: float) -> None:
+    def _on_span_reject(self, peer: PeerSlot, event: SpanReject, now: float) -> None:
         picker, summary = self.picker, self.summary
         assert picker is not None and summary is not None
         until = now + self.config.reject_backoff
@@ -715,32 +586,22 @@ class Swarm:
         self._arm_refill(until)
         self._request_everywhere(now, skip=peer)
 
-    def _on_cancel(self, peer: _Peer, event: Cancel, now: float) -> None:
-        # Only a request still queued behind the upload limit can be withdrawn; it gets a reject.
-        self._withdraw(peer, (peer.conn_id, (event.index, event.offset, event.length), 0), now)
+    def _on_cancel(self, peer: PeerSlot, event: Cancel, now: float) -> None:
+        block = (event.index, event.offset, event.length)
+        self._uploader.cancel(peer, (peer.conn_id, block, 0), now)
 
-    def _on_span_cancel(self, peer: _Peer, event: SpanCancel, now: float) -> None:
-        self._withdraw(peer, (peer.conn_id, (event.index, 0, 0), event.count), now)  # [SPAN-9]
+    def _on_span_cancel(self, peer: PeerSlot, event: SpanCancel, now: float) -> None:
+        self._uploader.cancel(peer, (peer.conn_id, (event.index, 0, 0), event.count), now)
 
-    def _withdraw(self, peer: _Peer, item: tuple[int, Block, int], now: float) -> None:
-        if self._upload_queue and item in self._upload_queue:
-            self._upload_queue.remove(item)
-            self._send_reject(peer, item[1], item[2], now)
-
-    def _send_reject(self, peer: _Peer, block: Block, span: int, now: float) -> None:
-        i, o, n = block
-        reply = SpanReject(index=i, count=span) if span else Reject(index=i, offset=o, length=n)
-        self._send(peer, reply, now)
-
-    def _on_choke(self, peer: _Peer, event: Choke, now: float) -> None:
+    def _on_choke(self, peer: PeerSlot, event: Choke, now: float) -> None:
         picker = self.picker
         if picker is not None and peer.bitfield_received and picker.release_all(peer.conn_id):
             self._request_everywhere(now, skip=peer)
 
-    def _on_unchoke(self, peer: _Peer, event: Unchoke, now: float) -> None:
+    def _on_unchoke(self, peer: PeerSlot, event: Unchoke, now: float) -> None:
         self._request_more(peer, now)
 
-    def _on_interested(self, peer: _Peer, event: Interested, now: float) -> None:
+    def _on_interested(self, peer: PeerSlot, event: Interested, now: float) -> None:
         conn = peer.conn
         if not conn.am_choking:
             return
@@ -763,10 +624,10 @@ class Swarm:
             self._choke(idle, now)
         self._send(peer, Unchoke(), now)
 
-    def _on_not_interested(self, peer: _Peer, event: NotInterested, now: float) -> None:
+    def _on_not_interested(self, peer: PeerSlot, event: NotInterested, now: float) -> None:
         pass  # the next rechoke gives its slot to someone interested
 
-    def _on_peers(self, peer: _Peer, event: Peers, now: float) -> None:
+    def _on_peers(self, peer: PeerSlot, event: Peers, now: float) -> None:
         assert peer.peer_id is not None
         last = peer.last_pex_received
         if last is not None and now - last < self.config.pex_min_interval / 2:
@@ -781,36 +642,25 @@ class Swarm:
         if self._book.add_pex(peer.peer_id, event.entries, now):
             self._maybe_dial(now)
 
-    def _on_metainfo_request(self, peer: _Peer, event: MetainfoRequest, now: float) -> None:
-        """Exactly one answer per request [META-11]."""
-        blob = self._meta_blob
-        start = event.chunk * METAINFO_CHUNK_SIZE
-        if blob is None or start >= len(blob):
-            self._send(peer, MetainfoReject(chunk=event.chunk), now)
-            return
-        data = blob[start : start + METAINFO_CHUNK_SIZE]
-        self._send(peer, MetainfoData(chunk=event.chunk, total_size=len(blob), data=data), now)
+    def _on_metainfo_request(self, peer: PeerSlot, event: MetainfoRequest, now: float) -> None:
+        self._send(peer, self._meta.reply(event.chunk), now)  # [META-11]
 
-    def _on_metainfo_data(self, peer: _Peer, event: MetainfoData, now: float) -> None:
-        chunk = event.chunk
-        peer.meta_inflight.pop(chunk, None)
-        if self.metainfo is not None or chunk in self._meta_chunks:
-            return
-        self._meta_chunks[chunk] = event.data
-        assert peer.peer_id is not None
-        self._meta_from.add(peer.peer_id)
-        if len(self._meta_chunks) == _chunk_total(self.summary):
+    def _on_metainfo_data(self, peer: PeerSlot, event: MetainfoData, now: float) -> None:
+        peer.meta_inflight.pop(event.chunk, None)
+        summary = self.summary
+        assert peer.peer_id is not None and summary is not None
+        if self._meta.received(event.chunk, event.data, peer.peer_id, chunk_total(summary)):
             self._metainfo_complete(now)
         else:
             self._fetch_metainfo(now)
 
-    def _on_metainfo_reject(self, peer: _Peer, event: MetainfoReject, now: float) -> None:
+    def _on_metainfo_reject(self, peer: PeerSlot, event: MetainfoReject, now: float) -> None:
         if peer.meta_inflight.pop(event.chunk, None) is not None:
-            self._meta_missing.append(event.chunk)
+            self._meta.give_back(event.chunk)
         peer.meta_refused = True
         self._fetch_metainfo(now)
 
-    def _on_error(self, peer: _Peer, event: Error, now: float) -> None:
+    def _on_error(self, peer: PeerSlot, event: Error, now: float) -> None:
         try:
             code = ErrorCode(event.code)
         except ValueError:
@@ -819,10 +669,10 @@ class Swarm:
         self._emit(Close(peer.conn_id, code, reason))
         self._forget(peer, reason, code, now)
 
-    def _on_keepalive(self, peer: _Peer, event: KeepAlive, now: float) -> None:
+    def _on_keepalive(self, peer: PeerSlot, event: KeepAlive, now: float) -> None:
         pass  # last_recv was already updated
 
-    def _on_closed(self, peer: _Peer, event: ConnectionClosed, now: float) -> None:
+    def _on_closed(self, peer: PeerSlot, event: ConnectionClosed, now: float) -> None:
         reason = "peer closed the connection"
         self._emit(Close(peer.conn_id, ErrorCode.SHUTDOWN, reason))
         self._forget(peer, reason, ErrorCode.SHUTDOWN, now)
@@ -833,14 +683,14 @@ class Swarm:
     def _emit(self, action: Action) -> None:
         self._actions.append(action)
 
-    def _emit_send(self, peer: _Peer, data: bytes, now: float) -> None:
+    def _emit_send(self, peer: PeerSlot, data: bytes, now: float) -> None:
         self._actions.append(Send(peer.conn_id, data))
         peer.last_sent = now
 
-    def _send(self, peer: _Peer, event: Event, now: float) -> None:
+    def _send(self, peer: PeerSlot, event: Event, now: float) -> None:
         self._emit_send(peer, peer.conn.send(event), now)
 
-    def _send_handshake(self, peer: _Peer, now: float) -> None:
+    def _send_handshake(self, peer: PeerSlot, now: float) -> None:
         summary = self.summary
         assert summary is not None and self.share_id is not None and self.picker is not None
         hs = Handshake.for_share(
@@ -854,35 +704,6 @@ class Swarm:
         frames = conn.send(hs) + conn.send(Bitfield(bits=self.picker.have_bits()))
         self._emit_send(peer, frames, now)
 
-    def _send_block(self, peer: _Peer, block: Block, span: int, now: float) -> None:
-        index, offset, length = block
-        if span:
-            header, length = peer.conn.send_span_header(index, span)
-        else:
-            header = peer.conn.send_piece_header(index, offset, length)
-        self._actions.append(SendBlock(peer.conn_id, header, index, offset, length, span))
-        peer.last_sent = now
-        peer.last_data = now
-        peer.up.add(length, now)
-        self._up.add(length, now)
-        pid = peer.peer_id
-        assert pid is not None
-        self._bytes_to[pid] = self._bytes_to.get(pid, 0) + length
-
-    def _drain_uploads(self, now: float) -> None:
-        """Serve queued requests while the token bucket allows (it may go into debt by a block)."""
-        rate = self.config.max_upload_rate
-        assert rate is not None
-        capacity = rate * self.config.upload_burst
-        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * rate)
-        self._tokens_at = now
-        queue = self._upload_queue
-        while queue and self._tokens > -1.0:
-            conn_id, block, span = queue.popleft()  # closes, cancels, chokes remove theirs
-            before = self._up.total
-            self._send_block(self._peers[conn_id], block, span, now)
-            self._tokens -= self._up.total - before
-
     def _learn_summary(self, summary: ShareSummary, have_bits: bytes | None) -> None:
         self.summary = summary
         self.picker = Picker(
@@ -894,9 +715,9 @@ class Swarm:
             random_first=self.config.random_first_pieces,
         )
         if self.metainfo is None:
-            self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
+            self._meta.start(summary)
 
-    def _update_interest(self, peer: _Peer, now: float) -> None:
+    def _update_interest(self, peer: PeerSlot, now: float) -> None:
         """After its bitfield or a have: say we are interested (once) and ask [MSG-17].
 
         Losing interest happens only when we gain pieces: see `piece_hashed`.
@@ -908,7 +729,7 @@ class Swarm:
                 self._send(peer, Interested(), now)
             self._request_more(peer, now)
 
-    def _request_more(self, peer: _Peer, now: float) -> None:
+    def _request_more(self, peer: PeerSlot, now: float) -> None:
         """Top up the peer's request pipeline to its depth, depth/4 requests at a time [BEH-1]
         (never while choked, MSG-8; never before the metainfo is verified, META-10)."""
         picker = self.picker
@@ -939,7 +760,7 @@ class Swarm:
                 return
         self._emit_send(peer, conn.send_requests(blocks), now)
 
-    def _request_everywhere(self, now: float, skip: _Peer | None = None) -> None:
+    def _request_everywhere(self, now: float, skip: PeerSlot | None = None) -> None:
         for peer in list(self._peers.values()):
             if peer is not skip and peer.conn_id in self._peers:
                 self._request_more(peer, now)
@@ -966,13 +787,9 @@ class Swarm:
             elif not peer.conn.am_choking:
                 self._choke(peer, now)
 
-    def _choke(self, peer: _Peer, now: float) -> None:
+    def _choke(self, peer: PeerSlot, now: float) -> None:
         self._send(peer, Choke(), now)
-        if self._upload_queue:
-            mine = [item for item in self._upload_queue if item[0] == peer.conn_id]
-            for item in mine:
-                self._upload_queue.remove(item)
-                self._send_reject(peer, item[1], item[2], now)
+        self._uploader.choked(peer, now)
 
     def _connected_set_changed(self, now: float) -> None:
         self._pex_version += 1
@@ -980,7 +797,7 @@ class Swarm:
             if peer.ready:
                 self._maybe_pex(peer, now)
 
-    def _maybe_pex(self, peer: _Peer, now: float) -> None:
+    def _maybe_pex(self, peer: PeerSlot, now: float) -> None:
         """Send a peers message if the set changed and pacing allows [PEX-2]."""
         if peer.pex.due(now) > now:
             return  # get_timer() brings us back when it is allowed
@@ -1013,7 +830,7 @@ class Swarm:
 
     def _fetch_metainfo(self, now: float) -> None:
         """Ask peers for the metainfo chunks nobody is fetching yet."""
-        if self.metainfo is not None or not self._meta_missing:
+        if self.metainfo is not None or not self._meta.missing:
             return
         limit = self.config.metainfo_pipeline
         peers = [
@@ -1021,7 +838,7 @@ class Swarm:
             for p in self._peers.values()
             if p.ready and p.bitfield_received and not p.meta_refused
         ]
-        missing = self._meta_missing
+        missing = self._meta.missing
         while missing and peers:  # one chunk per peer per round: spread the load [META-15]
             for peer in peers:
                 if missing:
@@ -1034,17 +851,9 @@ class Swarm:
         """Verify the assembled metainfo against the share ID [META-14]."""
         summary = self.summary
         assert summary is not None
-        blob = b"".join(self._meta_chunks[i] for i in range(len(self._meta_chunks)))
-        self._meta_chunks.clear()
-        sources, self._meta_from = self._meta_from, set()
-        meta: Metainfo | None = None
-        if hashlib.sha256(blob).digest() == self.share_id:
-            try:
-                meta = Metainfo.decode(blob)
-            except RemoteProtocolError:
-                meta = None  # hash matched but does not parse: the share ID itself is bad
+        meta, sources = self._meta.assemble(self.share_id)
         if meta is None:
-            self._meta_missing = list(range(_chunk_total(summary) - 1, -1, -1))
+            self._meta.start(summary)
             for pid in sorted(sources):
                 bad = self._by_peer_id.get(pid)
                 if bad is not None:
@@ -1057,13 +866,11 @@ class Swarm:
                 # proved it): forget it, so that the next handshake teaches it again [BEH-16].
                 self.summary = None
                 self.picker = None
-                self._meta_missing = []
+                self._meta.stop()
                 return
             self._fetch_metainfo(now)
             return
         self.metainfo = meta
-        self._meta_blob = blob
-        self._meta_missing = []
         for peer in self._peers.values():
             peer.meta_inflight.clear()
         self._emit(MetainfoReady(meta))
@@ -1092,7 +899,7 @@ class Swarm:
             return True
         return code not in _NO_RETRY
 
-    def _admit(self, peer: _Peer, now: float) -> bool:
+    def _admit(self, peer: PeerSlot, now: float) -> bool:
         """An inbound connection: within the per-host limit [SEC-6] and the handshaking pool
         [SEC-7] (full: the oldest handshaking inbound connection makes room)? Refuses with
         TOO_MANY_CONNECTIONS as the first frame otherwise."""
@@ -1109,7 +916,7 @@ class Swarm:
             return oldest is not peer
         return True
 
-    def _make_room(self, peer: _Peer, now: float) -> bool:
+    def _make_room(self, peer: PeerSlot, now: float) -> bool:
         """A handshake completes while every peer slot is taken [DUP-7]: replace the peer
         longest without piece data if that is EVICT_IDLE or more [SEC-8], else refuse it."""
         ready = [p for p in self._peers.values() if p.ready]
@@ -1139,7 +946,7 @@ class Swarm:
 
     def _drop(
         self,
-        peer: _Peer,
+        peer: PeerSlot,
         code: ErrorCode,
         reason: str,
         now: float,
@@ -1153,7 +960,7 @@ class Swarm:
         self._forget(peer, reason, code, now, violation=violation)
 
     def _forget(
-        self, peer: _Peer, reason: str, code: ErrorCode, now: float, *, violation: bool = False
+        self, peer: PeerSlot, reason: str, code: ErrorCode, now: float, *, violation: bool = False
     ) -> None:
         """Remove every trace of a closed connection and let the others take over its work.
 
@@ -1167,10 +974,9 @@ class Swarm:
             picker.remove_peer(peer.conn_id)
         self._choker.forget(peer.conn_id)
         for chunk in peer.meta_inflight:
-            self._meta_missing.append(chunk)
+            self._meta.give_back(chunk)
         peer.meta_inflight.clear()
-        if self._upload_queue:
-            self._upload_queue = deque(i for i in self._upload_queue if i[0] != peer.conn_id)
+        self._uploader.forget(peer.conn_id)
         if peer.ready:
             assert pid is not None
             if self._by_peer_id.get(pid) is peer:
@@ -1219,11 +1025,6 @@ Swarm._handlers = {
     KeepAlive: Swarm._on_keepalive,
     ConnectionClosed: Swarm._on_closed,
 }
-
-
-def _chunk_total(summary: ShareSummary | None) -> int:
-    assert summary is not None
-    return -(-summary.metainfo_size // METAINFO_CHUNK_SIZE)
 
 
 def _next_tick(previous: float, interval: float, now: float) -> float:
