@@ -20,7 +20,13 @@ from conformance.expect import ExpectMessage
 from conformance.frames import Received, piece_data
 from conformance.outcomes import Fail, Unsupported
 from conformance.registry import case
-from conformance.session import NOT_CHOKE, Session, check_piece_hash, open_session
+from conformance.session import (
+    NOT_CHOKE,
+    Session,
+    check_piece_hash,
+    open_session,
+    our_handshake,
+)
 
 SECTION = "span"
 SPAN_FRAMES = ("span_request", "span_data", "span_reject", "span_cancel")
@@ -171,6 +177,34 @@ def pipelined_spans(ctx: CaseContext) -> None:
             block_reply = True
         elif frame.name not in (*NOT_CHOKE, "choke", "unchoke"):
             raise Fail("unexpected frame", expected="span replies", actual=frame.describe())
+
+
+@case("span-before-unchoke", section=SECTION, requirements=("SPAN-6", "MSG-14"))
+def span_before_unchoke(ctx: CaseContext) -> None:
+    """A span asked right after the bitfield, before any unchoke: span_reject, or data only
+    after an unchoke."""
+    index, count = _held_run(ctx)
+    if not ctx.target.handshake.flags & craft.SPAN_BIT:
+        raise Unsupported("the target does not offer extension SPAN (bit 0); it is optional")
+    wire = ctx.connect()
+    wire.expect(ExpectMessage(("handshake",), skip=("keepalive",)))
+    wire.write(
+        our_handshake(ctx, peer_id=ctx.peer_id(), flags=craft.SPAN_BIT)
+        + craft.bitfield(craft.empty_bitfield(ctx.target.piece_count))
+        + craft.span_request(index, count)
+    )
+    wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))
+    reply = wire.expect(
+        ExpectMessage(("span_data", "span_reject"), (("index", index), ("count", count)))
+    )
+    assert reply is not None
+    names = [f.name for f in wire.received]
+    if reply.name == "span_data" and "unchoke" not in names[: names.index("span_data")]:
+        raise Fail(
+            "span data served to a peer that was never unchoked",
+            expected="span_reject, or unchoke before the data [SPAN-6]",
+            actual=" ".join(names),
+        )
 
 
 @case("cancelled-span-still-answered", section=SECTION, requirements=("SPAN-5", "SPAN-9"))
