@@ -22,9 +22,8 @@ from typing import Any
 from p2pshare_core import actions as act
 from p2pshare_core.bitfield import Bitfield
 from p2pshare_core.capabilities import IMPLEMENTED, extension_names
-from p2pshare_core.codec import encode
 from p2pshare_core.config import SwarmConfig
-from p2pshare_core.events import Handshake, Reject, SpanReject
+from p2pshare_core.events import Handshake
 from p2pshare_core.link import ShareLink
 from p2pshare_core.lsd import LocalDiscovery
 from p2pshare_core.metainfo import Metainfo
@@ -39,7 +38,6 @@ from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.downloadfile import DISK_BACKLOG_MAX, DownloadFile
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
-from p2pshare_node.filewatch import FileStamp, describe_change
 from p2pshare_node.giveup import GiveUpClock
 from p2pshare_node.journal import read_journal
 from p2pshare_node.lan import LanDiscovery
@@ -63,6 +61,7 @@ from p2pshare_node.safeio import remove_quietly
 from p2pshare_node.statewriter import StateWriter
 from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
+from p2pshare_node.vouching import Vouching
 
 __all__ = ["DISK_BACKLOG_MAX", "Listener", "Node"]
 
@@ -97,13 +96,11 @@ class Node:
         self._peers: dict[int, str] = {}  # conn_id -> peer id hex (connected peers)
         self._state: StateWriter | None = None
         self._lock: DownloadLock | None = None  # held while a download's NAME.part is ours
-        self._stamp: FileStamp | None = None  # the served file as verified (filewatch.py)
-        self._unvouched: set[int] = set()  # pieces answered with reject: changed on disk
-        self._rechecking = False
         self._read_limit: ReadLimiter | None = None  # --max-download-rate (readlimit.py)
         self._rate_paused = False
         self._lan: LanDiscovery | None = None  # local peer discovery; --no-lan turns it off
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="p2pshare-hash")
+        self._vouching = Vouching(self._emit, self._track, self._hash_pool)  # [STORE-6]
         # Writes and piece hashes run in order on one thread (see diskworker.py); the file's
         # SHA-1 on a second one, over pieces already verified, so the two hashes run in parallel.
         self._disk: DiskWorker | None = None
@@ -299,7 +296,7 @@ class Node:
         meta, self._store = await open_shared_file(
             path, self.config.piece_size, self._hash_pool, self.config.share_name
         )
-        self._stamp = FileStamp.of(self._store.fileno())
+        self._vouching.verified(self._store)
         meta = self._faults.metainfo(meta) if self._faults else meta
         self.metainfo = meta
         self.share_id = meta.share_id
@@ -647,19 +644,10 @@ class Node:
 
     def _on_send_block(self, action: act.SendBlock) -> None:
         proto = self._conns.get(action.conn_id)
-        if proto is not None and self._unvouched:
-            span = action.span
-            pieces = range(action.index, action.index + max(1, span))
-            if any(i in self._unvouched for i in pieces):
-                # [STORE-6] the file changed under us: still exactly one reply (MSG-4,
-                # SPAN-5), no data
-                reply = (
-                    SpanReject(index=action.index, count=span)
-                    if span
-                    else Reject(index=action.index, offset=action.offset, length=action.length)
-                )
-                proto.send(encode(reply))
-                return
+        refusal = self._vouching.refusal(action) if proto is not None else None
+        if proto is not None and refusal is not None:
+            proto.send(refusal)  # [STORE-6] changed on disk: still one reply, no data
+            return
         if proto is not None and not self._faults.drop_blocks:
             proto.send_block(
                 PendingBlock(action.header, action.index, action.offset, action.length)
@@ -768,7 +756,7 @@ class Node:
             return
         self._download = None
         self._store = download.move_into_place()
-        self._stamp = FileStamp.of(self._store.fileno())
+        self._vouching.verified(self._store)
         if self._state is not None:
             self._state.remove()
 
@@ -869,7 +857,7 @@ class Node:
         if self._closing or self._loop is None:
             return
         self._emit_progress()
-        self._watch_file()
+        self._vouching.watch(self._store, self.metainfo)
         verdict = self._give_up.check(
             self._now(), complete=self._complete, has_peers=bool(self._peers)
         )
@@ -877,54 +865,6 @@ class Node:
             self._fail(*verdict)
         if not self._closing:
             self._ticker = self._loop.call_later(self.config.progress_interval, self._tick)
-
-    def _watch_file(self) -> None:
-        """[STORE-6] If the served file changed since it was verified, stop vouching for it:
-        re-hash every piece off the loop and serve only those that still match."""
-        store, meta, stamp = self._store, self.metainfo, self._stamp
-        if stamp is None or self._rechecking or store is None or store.closed or meta is None:
-            return
-        try:
-            now = FileStamp.of(store.fileno())
-        except OSError:
-            return
-        if now == stamp:
-            return
-        self._stamp = now
-        self._rechecking = True
-        self._unvouched = set(range(meta.piece_count))
-        self._emit(
-            ev.FileChanged(
-                path=str(store.path),
-                bad=-1,
-                pieces=meta.piece_count,
-                message=f"{store.path} {describe_change(stamp, now)} since it was shared: "
-                f"re-checking its {meta.piece_count} pieces, serving none of them meanwhile",
-            )
-        )
-        assert self._loop is not None
-        self._track(self._loop.create_task(self._recheck_served(store, meta)))
-
-    async def _recheck_served(self, store: PieceStore, meta: Metainfo) -> None:
-        try:
-            good = await recheck(store, meta, range(meta.piece_count), self._hash_pool)
-        except (OSError, ValueError, RuntimeError):  # closed under us, or shutting down
-            return
-        finally:
-            self._rechecking = False
-        self._unvouched = set(range(meta.piece_count)).difference(good)
-        bad = len(self._unvouched)
-        if bad:
-            message = (
-                f"{bad} of {meta.piece_count} pieces of {store.path} no longer match what was "
-                "shared: they will not be served (share the file again to publish the new "
-                "version)"
-            )
-        else:
-            message = f"every piece of {store.path} still matches: serving it again"
-        self._emit(
-            ev.FileChanged(path=str(store.path), bad=bad, pieces=meta.piece_count, message=message)
-        )
 
     def _state_snapshot(self) -> ResumeState | None:
         """What the resume state file says now (None: nothing to say yet)."""
