@@ -63,6 +63,19 @@ def test_foreign_garbage_and_out_of_range_records_are_ignored(tmp_path: Path) ->
     assert read_journal(tmp_path / "missing", SHARE, 10) == set()
 
 
+def test_records_reach_the_file_in_one_write_per_flush(tmp_path: Path) -> None:
+    """[STORE-4] the node flushes once per batch of actions, before anyone hears of them."""
+    journal = PieceJournal(tmp_path / "j", SHARE)
+    journal.append(1)
+    journal.append(2)
+    assert read_journal(tmp_path / "j", SHARE, 10) == set()
+    journal.flush()
+    assert read_journal(tmp_path / "j", SHARE, 10) == {1, 2}
+    journal.flush()  # nothing new: nothing written
+    assert (tmp_path / "j").stat().st_size == 2 * RECORD.size
+    journal.close()
+
+
 def test_clear_empties_the_journal(tmp_path: Path) -> None:
     journal = PieceJournal(tmp_path / "j", SHARE)
     journal.append(3)

@@ -2,8 +2,9 @@
 
 The resume state file (resume.py) holds the metainfo, megabytes for a big share, so it is
 written only when a download starts, when it resumes and when it stops. Between those, every
-piece is appended here the moment its hash checks out ([STORE-4]): one small write into the
-page cache, which survives `kill -9` (the process dies, the kernel keeps its data). Power loss
+piece is appended here as its hash checks out ([STORE-4]); the records of one batch of work go
+out in one small write into the page cache before any peer or user hears of those pieces, and
+a page-cache write survives `kill -9` (the process dies, the kernel keeps its data). Power loss
 is covered by an fsync batched at most once per state interval, off the event loop.
 
 A record is `<4: piece index><4: CRC-32 of (share id + index)>`. A torn tail (a crash in the
@@ -40,11 +41,20 @@ class PieceJournal:
         self.path = path
         self._share_id = share_id
         self._fd: int | None = open_for_writing(path, append=True)
+        self._pending = bytearray()  # records not written yet (see flush)
 
     def append(self, index: int) -> None:
-        """Record a verified piece (a page-cache write: durable across a crash of this process)."""
-        if self._fd is not None:
-            os.write(self._fd, RECORD.pack(index, _check(self._share_id, index)))
+        """Record a verified piece; it reaches the file at the next `flush`."""
+        self._pending += RECORD.pack(index, _check(self._share_id, index))
+
+    def flush(self) -> None:
+        """Write the records appended since the last flush: one page-cache write, durable
+        across a crash of this process (raises OSError). The node flushes once per batch of
+        swarm actions, before anyone (a peer, the user) can hear of the pieces it records."""
+        pending = self._pending
+        if pending and self._fd is not None:
+            self._pending = bytearray()
+            os.write(self._fd, pending)
 
     def sync(self) -> None:
         """Make the records durable across power loss (called in a worker thread)."""
@@ -55,10 +65,13 @@ class PieceJournal:
 
     def clear(self) -> None:
         """Forget every record: the state file now lists them all."""
+        self._pending = bytearray()  # (those are in the state file too)
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.flush()
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)

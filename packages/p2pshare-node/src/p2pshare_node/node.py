@@ -118,6 +118,7 @@ class Node:
         self._give_up = GiveUpClock(config.give_up_after)
         self._up: RateMeter | None = None
         self._action_handlers = self._action_table()
+        self._unreported: list[ev.PieceDone] = []  # verified, journal record not written yet
 
     # --- public API --------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -580,6 +581,8 @@ class Node:
             self._do(action)
             if self._closing:
                 return
+        if self._unreported and not self._record_verified():
+            return
         for worker in (self._disk, self._file_hash):
             if worker is not None:
                 worker.flush()  # the disk jobs of these actions cross to the threads at once
@@ -686,13 +689,9 @@ class Node:
         if self._download is not None:
             self._download.piece_verified(action.index)
         if self._state is not None:
-            try:
-                self._state.piece_verified(action.index)  # before anyone hears of it: STORE-4
-            except OSError as exc:
-                self._fail(ErrorKind.FILESYSTEM, f"cannot record piece {action.index}: {exc}")
-                return
+            self._state.piece_verified(action.index)  # flushed before anyone hears: STORE-4
         peers = tuple(p.hex() for p in action.from_peers)
-        self._emit(ev.PieceDone(index=action.index, peers=peers))
+        self._unreported.append(ev.PieceDone(index=action.index, peers=peers))
 
     def _on_piece_failed(self, action: act.PieceFailed) -> None:
         """Reported as it happens [BEH-15]: a stalled download is never silent."""
@@ -817,7 +816,24 @@ class Node:
         assert self._loop is not None
         self._track(self._loop.create_task(self.close()))
 
+    def _record_verified(self) -> bool:
+        """Write the journal records of newly verified pieces, then report them [STORE-4]:
+        once per batch of actions, and before any other event, so that what a user (or a
+        peer, whose frames leave at the end of the loop iteration) hears of is on disk."""
+        unreported, self._unreported = self._unreported, []
+        if self._state is not None and unreported:
+            try:
+                self._state.record()
+            except OSError as exc:
+                self._fail(ErrorKind.FILESYSTEM, f"cannot record verified pieces: {exc}")
+                return False
+        for event in unreported:
+            self._emit(event)
+        return True
+
     def _emit(self, event: ev.NodeEvent) -> None:
+        if self._unreported and not self._record_verified():
+            return
         if self._loop is not None:
             object.__setattr__(event, "time", self._loop.time() - self._t0)
         for listener in list(self._listeners):

@@ -76,7 +76,7 @@ class StateWriter:
         self._dirty = False
 
     def piece_verified(self, index: int) -> None:
-        """Record a verified piece now (raises OSError), and make it durable within `interval`."""
+        """Record a verified piece (written at the next `flush`, durable within `interval`)."""
         journal = self._journal
         if journal is None:
             return
@@ -86,6 +86,11 @@ class StateWriter:
             return
         wait = self._written + self._interval - self._loop.time()
         self._handle = self._loop.call_later(max(0.0, wait), self._sync_journal)
+
+    def record(self) -> None:
+        """Write the pieces recorded since the last call (raises OSError) [STORE-4]."""
+        if self._journal is not None:
+            self._journal.flush()
 
     def _sync_journal(self) -> None:
         self._handle = None
