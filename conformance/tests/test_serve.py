@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conformance.outcomes import Outcome
 from conformance.serve.cli import judge, run_serve
+from conformance.serve.trees import HOSTILE_TREES
 from conftest import P2PSHARE
 
 pytestmark = pytest.mark.slow
@@ -73,3 +74,25 @@ def test_downloader_from_a_bare_address_refuses_an_unsafe_name(tmp_path: Path) -
     stands between "../escape.bin" and its disk."""
     outcomes = _download(tmp_path, timeout=10, scenario="unsafe-name")
     assert outcomes["serve/unsafe-name-refused"] == Outcome.PASS, outcomes
+
+
+@pytest.mark.parametrize("scenario", sorted(HOSTILE_TREES))
+def test_reference_downloader_refuses_hostile_trees(tmp_path: Path, scenario: str) -> None:
+    """Every hostile tree (`..`, absolute, backslash, duplicate, case collision, a file where a
+    folder is, too many files), hashing to the link's share ID, is refused by the real `get`
+    with BAD_METAINFO, and nothing at all is written, inside the folder or beside it."""
+    before = {p for p in tmp_path.parent.iterdir()}
+    outcomes = _download(tmp_path, timeout=15, scenario=scenario)
+    assert outcomes["serve/hostile-tree-refused"] == Outcome.PASS, outcomes
+    assert [p.name for p in tmp_path.iterdir()] == ["dl"]
+    assert not any((tmp_path / "dl").iterdir())
+    assert {p for p in tmp_path.parent.iterdir()} == before
+
+
+def test_reference_downloader_fetches_a_tree(tmp_path: Path) -> None:
+    """The fake swarm serves a folder: the reference downloader completes it cleanly."""
+    outcomes = _download(tmp_path, scenario="tree")
+    assert outcomes["serve/tree-handled"] == Outcome.PASS, outcomes
+    assert outcomes["serve/completes"] == Outcome.PASS, outcomes
+    assert outcomes["serve/no-violations"] == Outcome.PASS, outcomes
+    assert (tmp_path / "dl" / "conformance" / "empty dir").is_dir()

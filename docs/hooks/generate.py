@@ -6,6 +6,7 @@
 - explanation/state-machine.md <- p2pshare_core.states.TRANSITIONS (the live table)
 - reference/cli.md             <- the click command tree's own --help texts
 - tutorials/first-share.md     <- its `share` output block: the real command, run by the build
+- guides/folders.md            <- spec/vectors/tree.json (folder shares, byte by byte)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         "explanation/state-machine.md": state_machine_page(),
         "reference/cli.md": cli_page(),
         "reference/lan-discovery.md": lan_discovery_page(),
+        "guides/folders.md": folders_page(),
     }
     for uri, content in pages.items():
         files.append(File.generated(config, uri, content=content))
@@ -376,3 +378,136 @@ def json_events_section() -> list[str]:
             out.append(f"| `{item.target.id}` | `{kind}` | {comment} |")
         out.append("")
     return out
+
+
+# --- folder shares, from spec/vectors/tree.json ---------------------------------------------
+
+
+def folders_page() -> str:
+    """Folder (multi-file) shares: how to use them, and their bytes from the vectors."""
+    doc = json.loads((ROOT / "spec" / "vectors" / "tree.json").read_text(encoding="utf-8"))
+    vectors = {v["name"]: v for v in doc["vectors"]}
+    example = vectors["tree-example"]
+    tree, summary = example["tree"], example["summary"]
+    data = bytes.fromhex(example["hex"])
+    out = [
+        "# Folder shares",
+        "",
+        "`p2pshare share FOLDER` shares a whole directory tree as one share: one link, one share",
+        "ID, one swarm. `p2pshare get LINK` recreates the tree under the output folder.",
+        "",
+        "```text",
+        "p2pshare share photos/            # prints the link and the folder's digest",
+        "p2pshare info photos/             # the file list, each file's SHA-1, the share ID",
+        "p2pshare get LINK -o downloads    # -> downloads/photos/...",
+        "```",
+        "",
+        "- **What is shared**: regular files and empty folders. A symbolic link inside the",
+        "  folder is skipped with a warning and never followed; so are devices, FIFOs and",
+        "  sockets. A folder whose names no peer could store as they are (two names that differ",
+        "  only by case or Unicode normalisation, an unsafe name such as `CON` or `a:b`, too",
+        "  deep, too long, too many files) is refused with the reason, never renamed.",
+        "- **One digest**: the share ID covers every path, size and byte of the tree; `share`",
+        '  and `get` print it ("folder digest"), `info` lists each file\'s SHA-1 as well.',
+        "- **While downloading** the tree is written into the folder `NAME.part` beside the",
+        "  final name, every file at its full size, after the free-space check for the whole",
+        "  tree. When every piece and every file's SHA-1 is verified, `NAME.part` is renamed",
+        "  to `NAME`. Progress shows `N/M files`; `--json` prints a `file-done` event per file.",
+        "- **Resume** works across the tree: stop (or kill) `get` and run it again, and only",
+        "  what was not verified is fetched.",
+        "- **`--force`**: without it, an existing `NAME` is refused. With it, the verified",
+        "  files are moved into the existing folder one by one, each replacing the file of the",
+        "  same path; nothing else in that folder is touched or removed.",
+        "- **Nothing outside the output folder**: every path of the metainfo is checked by",
+        "  the spec's TREE rules before anything is created (no `..`, no absolute path, no",
+        "  separator or device name inside a component, no collisions), and every file and",
+        "  folder is opened without following symbolic links.",
+        "- **Peers without folder support** (version 1.0 and 1.1 nodes) refuse a folder share",
+        "  at the handshake with `BAD_METAINFO`: its name ends with `/`, which no file name has.",
+        "",
+        "## Limits",
+        "",
+        "| what | limit |",
+        "|---|---|",
+        "| files and empty folders | 65 536 (MAX_TREE_ENTRIES) |",
+        "| folders in a path | 32 components (MAX_TREE_DEPTH) |",
+        "| path length | 1 024 bytes of UTF-8 (MAX_TREE_PATH_LENGTH) |",
+        "| one name | a SAFE NAME, 1..255 bytes (Section 9 of the spec) |",
+        "| total size, pieces | as a single file: 8 TiB, 131 072 pieces |",
+        "| the metainfo | 4 194 598 bytes: a long file list makes the pieces larger |",
+        "",
+        "## Why pieces run across files",
+        "",
+        "The files are concatenated in the order of the file list and cut into pieces as one",
+        "file would be (BitTorrent v1 style), so every rule of the protocol applies to a tree",
+        "unchanged and 10 000 small files make a few large pieces rather than 10 000 small",
+        "ones. Each file's SHA-1 in the file list lets a single file be checked on its own.",
+        "Section 8.7 of the spec gives the full reasoning.",
+        "",
+        "## The example tree, byte by byte",
+        "",
+        "Generated from `spec/vectors/tree.json` (vector `tree-example`, which the core's tests "
+        f"decode): the folder `{tree['name']}`, piece size {tree['piece_size']}, "
+        f"{tree['total_size']} bytes in {len(tree['entries'])} entries, "
+        f"{len(tree['piece_hashes'])} pieces, share ID `{example['share_id']}`.",
+        "",
+        "| entry | kind | size | starts at | pieces |",
+        "|---|---|---|---|---|",
+    ]
+    ps = tree["piece_size"]
+    for entry in tree["entries"]:
+        kind = "empty folder" if entry["kind"] else "file"
+        start, size = entry["start"], entry["size"]
+        pieces = f"{start // ps}..{(start + size - 1) // ps}" if size else "none"
+        out.append(f"| `{entry['path']}` | {kind} | {size} | {start} | {pieces} |")
+    out += ["", "```text", *_tree_fields(data, len(tree["entries"]), ps), "```", ""]
+    tag = summary["file_sha1"]
+    out += [
+        "## In the handshake",
+        "",
+        "The handshake's summary fields describe the tree: the name is the root folder's name",
+        f"followed by `/` (`{summary['name']}`), the size is the total ({summary['file_size']}),",
+        "and in place of a file's SHA-1 it carries the *tree tag*: the size of the tree",
+        f"metainfo ({summary['metainfo_size']} bytes) in 4 bytes, then 16 zero bytes: `{tag}`.",
+        "That size is what the metainfo exchange fetches.",
+        "",
+        "## Hostile trees the vectors refuse",
+        "",
+        "| vector | rule |",
+        "|---|---|",
+    ]
+    for vector in doc["vectors"]:
+        if vector["kind"] == "encoding" and "error" in vector:
+            out.append(f"| `{vector['name']}` | {vector['requirement']} |")
+    return "\n".join(out) + "\n"
+
+
+def _tree_fields(data: bytes, count: int, piece_size: int) -> list[str]:
+    """Each field of a tree metainfo on its own line: its bytes, then what they are."""
+    lines: list[str] = []
+    pos = 0
+
+    def field(size: int, what: str) -> bytes:
+        nonlocal pos
+        raw = data[pos : pos + size]
+        shown = raw.hex(" ") if size <= 24 else raw[:24].hex(" ") + " …"
+        lines.append(f"{pos:6d}  {shown:<74}  {what}")
+        pos += size
+        return raw
+
+    field(4, 'magic "P2PT"')
+    field(1, "version 1")
+    total = int.from_bytes(field(8, "total_size"), "big")
+    field(4, "piece_size")
+    field(4, f"entry_count = {count}")
+    name_len = int.from_bytes(field(2, "name_len"), "big")
+    field(name_len, f"name {data[pos : pos + name_len].decode()!r}")
+    for _ in range(count):
+        kind = field(1, "kind (0 file, 1 empty folder)")[0]
+        field(8, "size")
+        field(20, "sha1" if kind == 0 else "sha1 (zeros: a folder)")
+        path_len = int.from_bytes(field(2, "path_len"), "big")
+        field(path_len, f"path {data[pos : pos + path_len].decode()!r}")
+    for index in range(-(-total // piece_size)):
+        field(32, f"SHA-256 of piece {index}")
+    return lines

@@ -46,6 +46,7 @@ PREFIXES = {
     "EXT",
     "LSD",
     "SPAN",
+    "TREE",
 }
 INDEX_HEADING = "## 18. Requirements index"
 CONVENTIONS_HEADING = "## 1. Conventions and terminology (TERM)"

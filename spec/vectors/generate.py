@@ -1184,6 +1184,269 @@ def build_metainfo() -> None:
         )
 
 
+# --- tree.json (multi-file shares, Section 8.7) ------------------------------------------------
+
+TREE: list[dict[str, Any]] = []
+MAX_TREE_ENTRIES = 65_536
+MAX_TREE_DEPTH = 32
+MAX_TREE_PATH_LENGTH = 1024
+EMPTY_SHA1 = hashlib.sha1(b"").digest()
+
+
+def tree_content(index: int, size: int) -> bytes:
+    """The vectors' tree content: byte j of the entry at position `index` is (j + 7 x index)
+    mod 251, so files of equal size still differ."""
+    pattern = bytes(range(251)) * 2
+    shift = (7 * index) % 251
+    return (pattern[shift : shift + 251] * (size // 251 + 1))[:size]
+
+
+def tree_entry_bytes(kind: int, size: int, sha1: bytes, path: bytes) -> bytes:
+    return struct.pack(">BQ20sH", kind, size, sha1, len(path)) + path
+
+
+def tree_bytes(
+    name: bytes, total: int, piece_size: int, entries: list[bytes], hashes: list[bytes]
+) -> bytes:
+    head = b"P2PT" + struct.pack(">BQIIH", 1, total, piece_size, len(entries), len(name))
+    return head + name + b"".join(entries) + b"".join(hashes)
+
+
+class Tree:
+    """A tree built from `tree_content`; `files` are (path, size) or (path, None) for an empty
+    directory, given in the spec's order (components as UTF-8 bytes, TREE-4)."""
+
+    def __init__(self, name: str, piece_size: int, files: list[tuple[str, int | None]]) -> None:
+        order = sorted(files, key=lambda f: tuple(c.encode() for c in f[0].split("/")))
+        assert files == order, f"entries of {name} are not in TREE-4 order: {order}"
+        self.name, self.piece_size, self.files = name, piece_size, files
+        blobs, table, listed = [], [], []
+        at = 0
+        for position, (path, size) in enumerate(files):
+            if size is None:
+                table.append(tree_entry_bytes(1, 0, bytes(20), path.encode()))
+                listed.append(
+                    {"path": path, "kind": 1, "size": 0, "sha1": bytes(20).hex(), "start": at}
+                )
+                continue
+            data = tree_content(position, size)
+            sha1 = hashlib.sha1(data).digest()
+            blobs.append(data)
+            table.append(tree_entry_bytes(0, size, sha1, path.encode()))
+            listed.append({"path": path, "kind": 0, "size": size, "sha1": sha1.hex(), "start": at})
+            at += size
+        whole = b"".join(blobs)
+        self.total = len(whole)
+        self.n = ceil_div(self.total, piece_size)
+        self.hashes = [
+            hashlib.sha256(whole[i * piece_size : (i + 1) * piece_size]).digest()
+            for i in range(self.n)
+        ]
+        self.table, self.listed = table, listed
+        self.meta = tree_bytes(name.encode(), self.total, piece_size, table, self.hashes)
+        self.share_id = hashlib.sha256(self.meta).digest()
+        self.tag = struct.pack(">I", len(self.meta)) + bytes(16)
+
+
+def tree_valid(name: str, tree: Tree, req: str = "TREE-1") -> None:
+    TREE.append(
+        {
+            "name": name,
+            "requirement": req,
+            "kind": "encoding",
+            "hex": tree.meta.hex(),
+            "content": "byte j of the entry at position k is (j + 7k) mod 251",
+            "tree": {
+                "name": tree.name,
+                "total_size": tree.total,
+                "piece_size": tree.piece_size,
+                "entries": tree.listed,
+                "piece_hashes": [h.hex() for h in tree.hashes],
+            },
+            "summary": {
+                "name": tree.name + "/",
+                "file_size": tree.total,
+                "piece_size": tree.piece_size,
+                "file_sha1": tree.tag.hex(),
+                "metainfo_size": len(tree.meta),
+            },
+            "share_id": tree.share_id.hex(),
+        }
+    )
+
+
+def tree_invalid(name: str, data: bytes, req: str) -> None:
+    TREE.append(
+        {
+            "name": name,
+            "requirement": req,
+            "kind": "encoding",
+            "hex": data.hex(),
+            "error": "BAD_METAINFO",
+        }
+    )
+
+
+def hostile_tree(
+    paths: list[tuple[int, str]],
+    *,
+    total: int = 0,
+    count: int | None = None,
+    sizes: dict[str, int] | None = None,
+) -> bytes:
+    """A tree of empty entries (no pieces) with the given (kind, path) list, as it stands."""
+    sizes = sizes or {}
+    table = []
+    for kind, path in paths:
+        size = sizes.get(path, 0)
+        sha1 = bytes(20) if kind else EMPTY_SHA1
+        table.append(tree_entry_bytes(kind, size, sha1, path.encode()))
+    pieces = ceil_div(total, DEFAULT_PIECE_SIZE)
+    data = tree_bytes(b"evil", total, DEFAULT_PIECE_SIZE, table, [bytes(32)] * pieces)
+    if count is not None:
+        data = data[:17] + struct.pack(">I", count) + data[21:]
+    return data
+
+
+EXAMPLE_TREE = Tree(
+    "album",
+    MIN_PIECE_SIZE,
+    [
+        ("empty dir", None),
+        ("empty.txt", 0),
+        ("photos/2024/a.jpg", 20_000),
+        ("photos/2024/b.jpg", 10_000),
+        ("photos/readme", 1),
+        ("z", 3),
+        ("Ünïcødé 文件.txt", 5_000),
+    ],
+)
+
+
+def build_tree() -> None:
+    tree_valid("tree-example", EXAMPLE_TREE, "TREE-6")
+    tree_valid("tree-empty", Tree("empty folder", DEFAULT_PIECE_SIZE, []), "TREE-1")
+    tree_valid(
+        "tree-only-empty-files",
+        Tree("nothing", DEFAULT_PIECE_SIZE, [("a", 0), ("b/c", 0)]),
+        "TREE-1",
+    )
+    tree_valid("tree-one-file", Tree("one", MIN_PIECE_SIZE, [("x.bin", 40_000)]), "TREE-1")
+    tree_valid(
+        "tree-order-prefix-first",
+        Tree("order", MIN_PIECE_SIZE, [("a/b", 1), ("a.b", 1), ("a0", 1)]),
+        "TREE-4",
+    )
+    deep = "/".join(["d"] * (MAX_TREE_DEPTH - 1) + ["f"])
+    tree_valid("tree-max-depth", Tree("deep", MIN_PIECE_SIZE, [(deep, 2)]), "TREE-3")
+    long_path = "p/" + "n" * 255 + "/" + "n" * 255 + "/" + "n" * 255 + "/" + "n" * 254
+    assert len(long_path) == MAX_TREE_PATH_LENGTH
+    tree_valid("tree-path-1024-bytes", Tree("long", MIN_PIECE_SIZE, [(long_path, 1)]), "TREE-3")
+
+    ex = EXAMPLE_TREE
+    meta = ex.meta
+    tree_invalid("tree-version-2", meta[:4] + b"\x02" + meta[5:], "TREE-1")
+    tree_invalid("tree-trailing-byte", meta + b"\0", "TREE-1")
+    tree_invalid("tree-missing-hash", meta[:-32], "TREE-1")
+    tree_invalid("tree-truncated-header", meta[:20], "TREE-1")
+    tree_invalid("tree-total-size-mismatch", hostile_tree([(0, "a")], total=5), "TREE-2")
+    tree_invalid("tree-too-many-entries", hostile_tree([], count=MAX_TREE_ENTRIES + 1), "TREE-2")
+    tree_invalid("tree-entry-count-past-end", hostile_tree([(0, "a")], count=2), "TREE-1")
+    tree_invalid("tree-unknown-kind", hostile_tree([(2, "a")]), "TREE-2")
+    tree_invalid(
+        "tree-directory-with-size", hostile_tree([(1, "d")], total=1, sizes={"d": 1}), "TREE-2"
+    )
+    tree_invalid(
+        "tree-root-name-with-slash", tree_bytes(b"a/b", 0, DEFAULT_PIECE_SIZE, [], []), "TREE-2"
+    )
+    tree_invalid(
+        "tree-root-name-dotdot", tree_bytes(b"..", 0, DEFAULT_PIECE_SIZE, [], []), "TREE-2"
+    )
+    for label, path in (
+        ("dotdot", ".."),
+        ("dotdot-inside", "a/../../etc/passwd"),
+        ("dot", "a/./b"),
+        ("absolute", "/etc/passwd"),
+        ("empty-component", "a//b"),
+        ("trailing-slash", "a/"),
+        ("backslash", "a\\..\\b"),
+        ("drive-letter", "C:/x"),
+        ("device-name", "dir/NUL.txt"),
+        ("control-char", "a/b\x1bc"),
+        ("too-deep", "/".join(["d"] * MAX_TREE_DEPTH + ["f"])),
+        ("too-long", "p/" + "n" * 255 + "/" + "n" * 255 + "/" + "n" * 255 + "/" + "n" * 255),
+        ("empty-path", ""),
+    ):
+        tree_invalid(f"tree-path-{label}", hostile_tree([(0, path)]), "TREE-3")
+    tree_invalid(
+        "tree-path-bad-utf8",
+        tree_bytes(
+            b"evil", 0, DEFAULT_PIECE_SIZE, [tree_entry_bytes(0, 0, EMPTY_SHA1, b"a\xc0\xafb")], []
+        ),
+        "TREE-3",
+    )
+    tree_invalid("tree-duplicate-path", hostile_tree([(0, "a"), (0, "a")]), "TREE-4")
+    tree_invalid("tree-out-of-order", hostile_tree([(0, "b"), (0, "a")]), "TREE-4")
+    tree_invalid("tree-out-of-order-prefix", hostile_tree([(0, "a.b"), (0, "a/b")]), "TREE-4")
+    tree_invalid("tree-case-collision", hostile_tree([(0, "A.txt"), (0, "a.txt")]), "TREE-5")
+    tree_invalid("tree-case-collision-directory", hostile_tree([(0, "D/x"), (0, "d/y")]), "TREE-5")
+    tree_invalid(
+        "tree-unicode-normalisation-collision",
+        hostile_tree([(0, "e\u0301"), (0, "\u00e9")]),
+        "TREE-5",
+    )
+    tree_invalid(
+        "tree-full-case-folding-collision",
+        hostile_tree([(0, "STRASSE"), (0, "stra\u00dfe")]),
+        "TREE-5",
+    )
+    tree_invalid("tree-file-and-directory", hostile_tree([(0, "a"), (0, "a/b")]), "TREE-5")
+    tree_invalid("tree-file-and-directory-folded", hostile_tree([(0, "A"), (0, "a/b")]), "TREE-5")
+    tree_invalid("tree-empty-directory-not-empty", hostile_tree([(1, "d"), (0, "d/x")]), "TREE-5")
+    tree_invalid("tree-directory-and-file-same-path", hostile_tree([(0, "D"), (1, "d")]), "TREE-5")
+
+    def summary(name: str, label: str, req: str, tag: bytes, size: int, error: str | None) -> None:
+        TREE.append(
+            {
+                "name": f"summary-{label}",
+                "requirement": req,
+                "kind": "summary",
+                "summary": {
+                    "name": name,
+                    "file_size": size,
+                    "piece_size": MIN_PIECE_SIZE,
+                    "file_sha1": tag.hex(),
+                },
+                "error": error,
+            }
+        )
+
+    summary(ex.name + "/", "example", "TREE-8", ex.tag, ex.total, None)
+    summary("single.bin", "single-file", "HS-10", bytes(20), 0, None)
+    summary("../x/", "bad-root", "TREE-9", ex.tag, ex.total, "BAD_METAINFO")
+    summary("a/b/", "root-with-slash", "TREE-9", ex.tag, ex.total, "BAD_METAINFO")
+    summary("album/", "tag-not-zero", "TREE-9", ex.tag[:-1] + b"\x01", ex.total, "BAD_HANDSHAKE")
+    summary(
+        "album/",
+        "tag-too-small",
+        "TREE-9",
+        struct.pack(">I", 28) + bytes(16),
+        ex.total,
+        "BAD_HANDSHAKE",
+    )
+    summary(
+        "album/",
+        "tag-too-large",
+        "TREE-9",
+        struct.pack(">I", MAX_METAINFO_SIZE + 1) + bytes(16),
+        0,
+        "BAD_HANDSHAKE",
+    )
+    summary(
+        "album/", "tag-max", "TREE-9", struct.pack(">I", MAX_METAINFO_SIZE) + bytes(16), 0, None
+    )
+
+
 # --- links.json and names.json ---------------------------------------------------------------
 
 SID = EXAMPLE.share_id.hex()
@@ -1413,6 +1676,10 @@ FILES = {
     "links.json": ("Share links, valid and invalid.", LINKS),
     "names.json": ("SAFE NAME examples, valid and invalid.", NAMES),
     "lsd.json": ("Local peer discovery announces (UDP datagrams), valid and invalid.", LSD),
+    "tree.json": (
+        "Multi-file (tree) metainfo encodings, share IDs and tree summaries, valid and invalid.",
+        TREE,
+    ),
 }
 
 
@@ -1422,6 +1689,7 @@ def main() -> int:
     build_links()
     build_names()
     build_lsd()
+    build_tree()
     extra: dict[str, dict[str, Any]] = {
         "frames.json": {
             "error_codes": ERRORS,

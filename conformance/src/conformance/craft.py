@@ -206,3 +206,29 @@ def error(code: int, reason: str | bytes = b"") -> bytes:
 
 def message_name(message_id: int) -> str:
     return MESSAGE_NAMES.get(message_id, f"unknown(0x{message_id:02x})")
+
+
+def tree_metainfo(
+    name: str,
+    entries: list[tuple[int, str, int, bytes]],
+    *,
+    piece_size: int = C.DEFAULT_PIECE_SIZE,
+    hashes: list[bytes] | None = None,
+    entry_count: int | None = None,
+) -> bytes:
+    """A tree metainfo (spec 8.7) exactly as given: (kind, path, size, sha1) entries in this
+    order, unchecked, so hostile trees (`..`, duplicates, collisions) can be built."""
+    table = b"".join(
+        struct.pack(">BQ20sH", kind, size, sha1, len(path.encode())) + path.encode()
+        for kind, path, size, sha1 in entries
+    )
+    total = sum(size for _, _, size, _ in entries)
+    count = len(entries) if entry_count is None else entry_count
+    raw = name.encode()
+    head = C.TREE_METAINFO_MAGIC + struct.pack(">BQIIH", 1, total, piece_size, count, len(raw))
+    return head + raw + table + b"".join(hashes or [])
+
+
+def tree_tag(metainfo_size: int) -> bytes:
+    """The tree summary's stand-in for file_sha1: the metainfo size, then 16 zero bytes."""
+    return struct.pack(">I", metainfo_size) + bytes(16)

@@ -18,6 +18,11 @@ EXEMPT: dict[str, str] = {
     "handshake/unsafe-name); the decoder checks themselves are core unit tests",
     "META-5": "the whole-file SHA-1 verdict is reported locally (exit code, UI), nothing on the "
     "wire changes; tested by the node's end-to-end tests",
+    "TREE-7": "each file's SHA-1 verdict is reported locally (exit code, UI), nothing on the "
+    "wire changes; tested by the CLI's folder tests",
+    "TREE-11": "where a downloader writes a tree on its own disk is not visible to peers; the "
+    "CLI's folder tests run every hostile path against the real `get` (serve tree-* scenarios "
+    "check the refusal on the wire)",
     "META-7": "share creation limits are local: a peer only ever sees valid shares",
     "META-9": "file allocation on the downloader's disk is invisible to its peers",
     "NAME-2": "share creation is local: a node refusing to create an unsafe share sends nothing",

@@ -30,6 +30,7 @@ CASE_MODULES = (
     "conformance.cases.connections",
     "conformance.cases.hostile",
     "conformance.cases.model",
+    "conformance.cases.tree",
     "conformance.serve.cases",
 )
 

@@ -190,12 +190,12 @@ def test_peer_text_is_escaped_and_cut_before_it_reaches_the_terminal(tmp_path: P
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
-        (lambda p: p.mkdir(), "is a directory: share its files"),
         (lambda p: os.mkfifo(p), "not a regular file"),
     ],
 )
 def test_what_cannot_be_shared_is_named(tmp_path: Path, make: Any, fragment: str) -> None:
-    """A folder, a FIFO (or /dev/null) is 'not a regular file', not 'no such file'."""
+    """A FIFO (or /dev/null) is 'not a regular file', not 'no such file' (a folder is shared
+    as a folder share: test_folders.py)."""
     target = tmp_path / "thing"
     make(target)
     _check(run_cli("share", str(target)), ExitCode.FILESYSTEM, fragment)

@@ -35,6 +35,7 @@ from p2pshare_core.config import SwarmConfig
 from p2pshare_core.connection import Connection, Role
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.swarm import Swarm
+from p2pshare_core.tree import TreeMetainfo
 
 
 def make_share(
@@ -293,6 +294,15 @@ class Network:
 
     def _hash_file(self, node: Node) -> None:
         assert node.disk is not None
+        meta = node.metainfo
+        if isinstance(meta, TreeMetainfo):  # each file's SHA-1 instead of the whole [TREE-7]
+            disk = node.disk
+            digests = [
+                hashlib.sha1(disk[start : start + e.size]).digest()
+                for start, e in zip(meta.starts, meta.entries, strict=True)
+            ]
+            node.swarm.file_hashed(meta.file_verdict(digests), self.now)
+            return
         node.swarm.file_hashed(hashlib.sha1(node.disk).digest(), self.now)
 
     def _transmit(self, node: Node, conn_id: int, data: bytes) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from p2pshare_core import constants as C
 from p2pshare_core.errors import LocalProtocolError
 from p2pshare_core.events import Handshake
-from p2pshare_core.metainfo import validate_name
+from p2pshare_core.tree import check_summary
 
 from conformance import craft
 from conformance.cases._util import E, expect_error_close, read_handshake, sentinel
@@ -69,9 +69,13 @@ def fields_valid(ctx: CaseContext) -> None:
             actual=f"{hs.file_size} bytes",
         )
     try:
-        validate_name(hs.name)
+        check_summary(hs.summary)
     except LocalProtocolError as exc:
-        raise Fail("unsafe file name", expected="a SAFE NAME [NAME-1]", actual=str(exc)) from exc
+        raise Fail(
+            "unsafe file name",
+            expected="a SAFE NAME [NAME-1], or a tree's SAFE root name, '/' and tag [TREE-9]",
+            actual=str(exc),
+        ) from exc
 
 
 @case("same-peer-id", section=SECTION, requirements=("HS-6",))

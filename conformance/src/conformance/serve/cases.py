@@ -6,6 +6,7 @@ from conformance.cases.handshake import ASSIGNED_CAPABILITIES
 from conformance.outcomes import Fail, Timeout, Unsupported
 from conformance.registry import case
 from conformance.serve.swarm import ConnLog, Observation
+from conformance.serve.trees import HOSTILE_TREES
 
 SECTION = "serve"
 
@@ -15,7 +16,7 @@ def _downloader_conns(obs: Observation) -> list[ConnLog]:
 
 
 def _swarm_only(obs: Observation) -> None:
-    if obs.scenario != "swarm":
+    if obs.scenario not in ("swarm", "tree"):
         raise Unsupported(f"not judged in the {obs.scenario} scenario")
 
 
@@ -249,3 +250,57 @@ def refetches_elsewhere(obs: Observation) -> None:
             expected="re-requests [BEH-12]",
             actual=f"pieces {missing[:8]}",
         )
+
+
+@case(
+    "tree-handled",
+    section=SECTION,
+    requirements=("TREE-8", "TREE-9", "TREE-10", "TREE-6"),
+    kind="serve",
+)
+def tree_handled(obs: Observation) -> None:
+    """A folder share: a downloader that implements trees fetches it (every piece announced);
+    one that does not refuses the tree summary with BAD_METAINFO and asks for nothing."""
+    if obs.scenario != "tree":
+        raise Unsupported("run `serve --scenario tree` to judge this")
+    if obs.completed_at is not None:
+        return
+    entry = obs.by_role("entry")
+    refused = entry and all(
+        c.their_error is not None and c.their_error.code == 13 and not c.asked for c in entry
+    )
+    if not refused:
+        raise Timeout(
+            "neither fetched the tree nor refused it",
+            expected="every piece announced, or BAD_METAINFO at the handshake [TREE-10]",
+            actual=f"{len(obs.haves())} of {obs.share.meta.piece_count} pieces announced",
+        )
+
+
+@case(
+    "hostile-tree-refused",
+    section=SECTION,
+    requirements=("TREE-2", "TREE-3", "TREE-4", "TREE-5", "META-14"),
+    kind="serve",
+)
+def hostile_tree_refused(obs: Observation) -> None:
+    """A tree metainfo that hashes to the share ID but breaks a TREE rule (`..`, an absolute
+    path, a duplicate, a case collision, a file where a directory is, too many entries): the
+    downloader fails the connection with BAD_METAINFO and asks for no piece."""
+    if obs.scenario not in HOSTILE_TREES:
+        raise Unsupported("run `serve --scenario tree-dotdot` (or another tree-*) to judge this")
+    rule = HOSTILE_TREES[obs.scenario][0]
+    entry = obs.by_role("entry")
+    if not entry:
+        raise Fail("the downloader never dialed the link", expected="a connection", actual="none")
+    # (a connection on which the downloader only read the handshake, a probe, says nothing)
+    for c in [c for c in entry if c.handshake is not None or c.asked or c.their_error] or entry:
+        if c.requests:
+            raise Fail(
+                "requested pieces of a hostile tree",
+                expected=f"BAD_METAINFO [{rule}]",
+                actual=f"{len(c.requests)} request(s)",
+            )
+        if c.their_error is None or c.their_error.code != 13:
+            got = "no error" if c.their_error is None else f"error code {c.their_error.code}"
+            raise Fail("hostile tree not refused", expected=f"BAD_METAINFO [{rule}]", actual=got)

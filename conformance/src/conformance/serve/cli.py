@@ -13,7 +13,14 @@ from conformance.outcomes import CaseResult, CaseStop, Outcome
 from conformance.registry import all_cases
 from conformance.report import print_report, result_line, write_json, write_junit
 from conformance.selection import select, split_patterns
-from conformance.serve.swarm import SCENARIOS, FakeSwarm, Observation, generate_share
+from conformance.serve.swarm import (
+    SCENARIOS,
+    FakeSwarm,
+    GeneratedShare,
+    Observation,
+    generate_share,
+)
+from conformance.serve.trees import honest_tree
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="swarm",
         help="swarm (default): download from the fake swarm; wrong-link: the link "
         "names another share ID, the downloader must refuse (LINK-6); unsafe-name: a bare "
-        "HOST:PORT link whose peer's handshake names ../escape.bin (HS-10)",
+        "HOST:PORT link whose peer's handshake names ../escape.bin (HS-10); tree: the "
+        "swarm serves a folder (TREE); tree-*: a hostile folder the downloader must refuse",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")
@@ -93,9 +101,12 @@ def run_serve(
     scenario: str = "swarm",
 ) -> Observation:
     """Start the swarm, hand the link to `on_link`, wait for completion, stop, return."""
-    swarm = FakeSwarm(
-        generate_share(size, piece_size, seed), host=host, entry_port=port, scenario=scenario
-    )
+    if scenario == "tree":
+        meta, whole = honest_tree(size, piece_size, seed)
+        share = GeneratedShare(whole, meta)
+    else:
+        share = generate_share(size, piece_size, seed)
+    swarm = FakeSwarm(share, host=host, entry_port=port, scenario=scenario)
     swarm.start()
     try:
         if on_link is not None:

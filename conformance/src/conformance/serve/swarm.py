@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from p2pshare_core import codec
 from p2pshare_core import constants as C
 from p2pshare_core.connection import Connection
 from p2pshare_core.errors import LocalProtocolError, RemoteProtocolError
@@ -46,12 +47,17 @@ from p2pshare_core.metainfo import Metainfo, chunk_bounds, chunk_count
 from p2pshare_core.states import Role
 
 from conformance import craft
+from conformance.serve.trees import HOSTILE_TREES, hostile_tree
 
 ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
-SCENARIOS = ("swarm", "wrong-link", "unsafe-name")
+SCENARIOS = ("swarm", "wrong-link", "unsafe-name", "tree", *HOSTILE_TREES)
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
 unsafe-name: a bare HOST:PORT link, and the entry peer's handshake names "../escape.bin" (the
-downloader learns the share from that handshake, so only its own HS-10 check can refuse it)."""
+downloader learns the share from that handshake, so only its own HS-10 check can refuse it);
+tree: the swarm serves a directory tree (spec 8.7); tree-*: the entry peer serves a hostile
+tree metainfo (trees.py) that hashes to the link's share ID, which the downloader must refuse."""
+REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
+"""Scenarios that end when the downloader hangs up on the entry peer."""
 
 UNSAFE_NAME = b"../escape.bin"
 
@@ -143,6 +149,7 @@ class FakeSwarm:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
         self._fetches = 0
+        self._hostile = hostile_tree(scenario) if scenario in HOSTILE_TREES else None
         self._entry_corrupted = False  # the entry peer corrupts its first block once
 
     @property
@@ -153,6 +160,8 @@ class FakeSwarm:
             share_id = hashlib.sha256(b"not this share" + share_id).digest()
         if self.scenario == "unsafe-name":  # a bare address: the share comes from the handshake
             return f"{host}:{self.obs.ports['entry']}"
+        if self._hostile is not None:
+            share_id = hashlib.sha256(self._hostile).digest()
         return f"p2pshare://{host}:{self.obs.ports['entry']}/{share_id.hex()}"
 
     def start(self) -> None:
@@ -170,7 +179,7 @@ class FakeSwarm:
         entry peer's fetch-back requests a moment to be answered. With a wrong link: once the
         downloader has hung up on the entry peer."""
         deadline = time.monotonic() + timeout
-        if self.scenario in ("wrong-link", "unsafe-name"):
+        if self.scenario in REFUSALS:
             while time.monotonic() < deadline:
                 entry = self.obs.by_role("entry")
                 if entry and all(c.closed for c in entry):
@@ -241,6 +250,10 @@ class FakeSwarm:
         if self.scenario == "unsafe-name" and role == "entry":
             await self._unsafe_name_session(log, reader, writer)
             return
+        if self._hostile is not None:
+            if role == "entry":
+                await self._hostile_tree_session(self._hostile, log, reader, writer)
+            return
         conn = Connection(Role.ACCEPTOR, meta.share_id)
         hs = Handshake.for_share(
             peer_id=self.obs.peer_ids[role],
@@ -296,6 +309,50 @@ class FakeSwarm:
                         log.their_error = event
                     elif isinstance(event, Request | MetainfoRequest):
                         log.asked += 1
+
+    async def _hostile_tree_session(
+        self, blob: bytes, log: ConnLog, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Serve a hostile tree metainfo (no pieces) to whoever asks; record the answer."""
+        writer.write(
+            craft.handshake(
+                peer_id=self.obs.peer_ids["entry"],
+                listen_port=self.obs.ports["entry"],
+                share_id=hashlib.sha256(blob).digest(),
+                file_size=0,
+                piece_size=C.DEFAULT_PIECE_SIZE,
+                file_sha1=craft.tree_tag(len(blob)),
+                name="evil/",
+            )
+            + craft.bitfield(b"")
+        )
+        await writer.drain()
+        # Frames are decoded one by one, without a state machine: what matters is what the
+        # downloader sends, whatever state it believes the connection is in.
+        while True:
+            try:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(head, "big"))
+            except asyncio.IncompleteReadError:
+                return
+            if not body or len(body) > C.MAX_FRAME_LENGTH:
+                continue
+            try:
+                event = codec.decode(body[0], body[1:])
+            except (RemoteProtocolError, KeyError):
+                continue
+            if isinstance(event, Handshake):
+                log.handshake = event
+            elif isinstance(event, Error):
+                log.their_error = event
+                return
+            elif isinstance(event, Request):
+                log.asked += 1
+                log.requests.append((time.monotonic(), (event.index, 0, 0)))
+            elif isinstance(event, MetainfoRequest) and event.chunk < chunk_count(len(blob)):
+                lo, hi = chunk_bounds(len(blob), event.chunk)
+                writer.write(craft.metainfo_data(event.chunk, len(blob), blob[lo:hi]))
+                await writer.drain()
 
     async def _events(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter

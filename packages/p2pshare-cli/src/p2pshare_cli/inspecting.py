@@ -19,10 +19,12 @@ from pathlib import Path
 import click
 from p2pshare_core.link import parse_link
 from p2pshare_core.metainfo import Metainfo
+from p2pshare_core.tree import TreeMetainfo
 from p2pshare_node.config import NodeConfig
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.node import Node
 from p2pshare_node.preparation import check_shareable
+from p2pshare_node.sharetree import build_tree_metainfo
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
 
@@ -32,6 +34,7 @@ from p2pshare_cli.units import format_bytes, format_iec
 
 FETCH_TIMEOUT = 60.0
 MAX_LISTED = 10  # mismatching pieces named at most
+MAX_FILES_LISTED = 50  # files of a folder share listed by `info` (all of them with --json)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ def describe(target: str, piece_size: int | None, timeout: float) -> Described:
     path = Path(target)
     if os.path.lexists(path):
         check_shareable(path)
+        if path.is_dir():
+            try:
+                tree, _ = build_tree_metainfo(path.resolve(), piece_size)
+            except ValueError as exc:
+                raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}") from None
+            return Described(tree, f"local folder {path}")
         return Described(build_metainfo(path, piece_size), f"local file {path}")
     try:
         parse_link(target)
@@ -79,15 +88,26 @@ def describe(target: str, piece_size: int | None, timeout: float) -> Described:
 
 def _as_dict(described: Described) -> dict[str, object]:
     meta = described.meta
-    return {
+    fields: dict[str, object] = {
         "name": meta.name,
         "size": meta.file_size,
         "piece_size": meta.piece_size,
         "pieces": meta.piece_count,
-        "sha1": meta.file_sha1.hex(),
+        "sha1": "" if isinstance(meta, TreeMetainfo) else meta.file_sha1.hex(),
         "share_id": meta.share_id.hex(),
         "source": described.source,
     }
+    if isinstance(meta, TreeMetainfo):  # a folder share: every file, with its SHA-1
+        fields["files"] = [
+            {
+                "path": e.path,
+                "kind": "folder" if e.is_dir else "file",
+                "size": e.size,
+                "sha1": "" if e.is_dir else e.sha1.hex(),
+            }
+            for e in meta.entries
+        ]
+    return fields
 
 
 def _fail(exc: NodeError, json_output: bool) -> None:
@@ -98,13 +118,13 @@ def _fail(exc: NodeError, json_output: bool) -> None:
 
 
 @click.command()
-@click.argument("target", metavar="LINK|FILE")
+@click.argument("target", metavar="LINK|FILE|FOLDER")
 @click.option("--piece-size", default=None, type=int, hidden=True)
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON object.")
 @click.option("--timeout", default=FETCH_TIMEOUT, show_default=True, metavar="SECONDS",
               help="How long to wait for a peer's metainfo.")  # fmt: skip
 def info(target: str, piece_size: int | None, json_output: bool, timeout: float) -> None:
-    """Describe a share: name, size, pieces, SHA-1, share ID, and where it came from.
+    """Describe a share: name, size, pieces, SHA-1 (a folder: each file's), share ID.
 
     A FILE is hashed as `share` would hash it; for a LINK only the metainfo is fetched
     (and checked against the link's share ID), nothing is downloaded.
@@ -122,9 +142,27 @@ def info(target: str, piece_size: int | None, json_output: bool, timeout: float)
     click.echo(f"Name:       {printable(meta.name)}")
     click.echo(f"Size:       {format_bytes(meta.file_size)} ({meta.file_size} bytes)")
     click.echo(f"Pieces:     {meta.piece_count} of {format_iec(meta.piece_size)}")
-    click.echo(f"SHA-1:      {meta.file_sha1.hex()}")
+    if isinstance(meta, TreeMetainfo):
+        _echo_tree(meta)
+    else:
+        click.echo(f"SHA-1:      {meta.file_sha1.hex()}")
     click.echo(f"Share ID:   {meta.share_id.hex()}")
     click.echo(f"From:       {printable(described.source)}")
+
+
+def _echo_tree(meta: TreeMetainfo) -> None:
+    """A folder share's file list, each file with its size and SHA-1 [TREE-13]."""
+    click.echo(f"Files:      {len(meta.entries)} (files and empty folders)")
+    click.echo("Digest:     the share ID below (it covers every path, size and byte)")
+    for entry in meta.entries[:MAX_FILES_LISTED]:
+        if entry.is_dir:
+            click.echo(f"  {'folder':>10}  {'':40}  {printable(entry.path)}/")
+        else:
+            size = format_bytes(entry.size)
+            click.echo(f"  {size:>10}  {entry.sha1.hex()}  {printable(entry.path)}")
+    more = len(meta.entries) - MAX_FILES_LISTED
+    if more > 0:
+        click.echo(f"  ... and {more} more (--json lists them all)")
 
 
 def check_file(path: Path, meta: Metainfo) -> tuple[list[int], bool]:

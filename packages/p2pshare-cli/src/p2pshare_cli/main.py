@@ -14,6 +14,7 @@ import click
 from p2pshare_core.constants import MAX_CONNECTIONS_PER_HOST
 from p2pshare_core.link import ShareLink, parse_link
 from p2pshare_core.metainfo import is_valid_piece_size
+from p2pshare_core.tree import TreeMetainfo
 from p2pshare_node import events as ev
 from p2pshare_node.config import NodeConfig, lan_by_default
 from p2pshare_node.errors import ErrorKind, NodeError
@@ -541,10 +542,14 @@ def _announce(node: Node, reporter: Reporter) -> None:
     if meta is None or link is None:
         return
     note = node.advertised.note
+    files = ""
+    if isinstance(meta, TreeMetainfo):  # the share ID is the one digest of a folder [TREE-13]
+        files = f"{len(meta.entries)} files and empty folders, "
     reporter.info(
-        f"Sharing {meta.name} ({format_bytes(meta.file_size)}, {meta.piece_count} pieces of "
-        f"{format_iec(meta.piece_size)})\n"
-        f"Link: {link}\n"
+        f"Sharing {meta.name}{'/' if files else ''} ({format_bytes(meta.file_size)}, {files}"
+        f"{meta.piece_count} pieces of {format_iec(meta.piece_size)})\n"
+        + (f"Folder digest (share ID): {meta.share_id.hex()}\n" if files else "")
+        + f"Link: {link}\n"
         + (f"Note: {note}\n" if note else "")
         + f"To download it elsewhere, run:\n"
         f"  p2pshare get {shlex.quote(link)}\n"

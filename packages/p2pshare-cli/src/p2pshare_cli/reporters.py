@@ -151,6 +151,32 @@ class JsonReporter:
         self._flush()
 
 
+def metadata_line(event: ev.Metadata) -> str:
+    """What is shared: "File: NAME (...)", or "Folder: NAME (..., N files, ...)"."""
+    size = format_bytes(event.size)
+    if event.files:
+        return f"Folder: {printable(event.name)} ({size}, {plural(event.files, 'file')}, " + (
+            f"{event.pieces} pieces)"
+        )
+    return f"File: {printable(event.name)} ({size}, {event.pieces} pieces)"
+
+
+def skipped_line(event: ev.Skipped) -> str:
+    return f"Warning: not shared: {printable(event.path)}: {event.reason}"
+
+
+def completed_text(event: ev.Completed) -> str:
+    """Where, how big, how long, and the digest to compare: the file's SHA-1, or a folder's
+    share ID (it covers every path, size and byte: spec TREE-13)."""
+    took = format_duration(event.elapsed)
+    if event.files:
+        return (
+            f"{event.path} ({plural(event.files, 'file')}, {format_bytes(event.size)}) in "
+            f"{took}, every file's SHA-1 verified; folder digest (share ID) {event.share_id}"
+        )
+    return f"{event.path} ({format_bytes(event.size)}) in {took}, SHA-1 {event.sha1} verified"
+
+
 def status_line(event: ev.PieceBad | ev.Waiting) -> str:
     """One line on what holds the download up: a failed piece, or no peer serving us yet."""
     if isinstance(event, ev.Waiting):
@@ -186,9 +212,11 @@ class PlainReporter:
     def handle(self, event: ev.NodeEvent) -> None:
         if isinstance(event, ev.Metadata):
             self._print(
-                f"File: {event.name} ({format_bytes(event.size)}, {event.pieces} pieces)"
+                metadata_line(event)
                 + (f", {event.have} already verified" if event.have and not self._seeding else "")
             )
+        elif isinstance(event, ev.Skipped):
+            self._print(skipped_line(event))
         elif isinstance(event, ev.Started):
             self._seeding = event.role == "seeder"
         elif isinstance(event, ev.PeerBanned):
@@ -207,10 +235,7 @@ class PlainReporter:
                 self._last_line = line
                 self._print(line, replaceable=True)
         elif isinstance(event, ev.Completed) and not self._seeding:
-            self._print(
-                f"Completed: {event.path} ({format_bytes(event.size)}) in "
-                f"{format_duration(event.elapsed)}, SHA-1 {event.sha1} verified"
-            )
+            self._print(f"Completed: {completed_text(event)}")
 
     def _line(self, p: ev.Progress) -> str:
         peers = plural(len(p.peers), "peer")
@@ -218,9 +243,10 @@ class PlainReporter:
             return (
                 f"Seeding: {format_bytes(p.uploaded)} uploaded, {format_rate(p.up_rate)}, {peers}"
             )
+        files = f", {p.files_done}/{p.files} files" if p.files else ""
         return (
             f"Progress: {percent(p):.2f}% ({format_bytes(p.done)}/{format_bytes(p.total)}) "
-            f"{format_rate(p.down_avg)} avg, {peers}"
+            f"{format_rate(p.down_avg)} avg, {peers}{files}"
         )
 
     def info(self, text: str) -> None:
@@ -311,13 +337,12 @@ class RichReporter:
             self.progress.console.print(f"[yellow]Warning[/]: {escape(event.message)}")
         elif isinstance(event, ev.PieceBad | ev.Waiting):
             self.progress.console.print(status_line(event), style="yellow", markup=False)
+        elif isinstance(event, ev.Skipped):
+            self.progress.console.print(skipped_line(event), style="yellow", markup=False)
         elif isinstance(event, ev.Completed) and not self._seeding:
             from rich.markup import escape
 
-            self.progress.console.print(
-                f"[green]Completed[/]: {escape(event.path)} ({format_bytes(event.size)}) in "
-                f"{format_duration(event.elapsed)}, SHA-1 {event.sha1} verified"
-            )
+            self.progress.console.print(f"[green]Completed[/]: {escape(completed_text(event))}")
 
     def info(self, text: str) -> None:
         self.progress.console.print(text, highlight=False, markup=False)

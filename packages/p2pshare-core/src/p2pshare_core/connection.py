@@ -63,8 +63,9 @@ from .events import (
     SpanRequest,
     Unchoke,
 )
-from .metainfo import ShareSummary, check_geometry, chunk_count, chunk_length, validate_name
+from .metainfo import ShareSummary, check_geometry, chunk_count, chunk_length
 from .states import TRANSITIONS, Role, State
+from .tree import check_summary
 
 __all__ = ["Connection", "Role", "State"]
 
@@ -636,9 +637,9 @@ class Connection:
         self._in_force = in_force(self.our_capabilities, self.peer_capabilities)
         try:
             check_geometry(hs.file_size, hs.piece_size, ErrorCode.BAD_HANDSHAKE, "HS-9")
-            validate_name(hs.name)
+            check_summary(hs.summary)
         except LocalProtocolError as err:
-            requirement = "HS-10" if err.code is ErrorCode.BAD_METAINFO else err.requirement
+            requirement = "HS-10" if err.requirement == "NAME-1" else err.requirement
             raise self._fail(incoming, err.code, requirement, err.reason) from None
         if self._share_id is not None and hs.share_id != self._share_id:
             raise self._fail(

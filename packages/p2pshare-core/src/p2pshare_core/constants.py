@@ -42,6 +42,15 @@ MAX_METAINFO_CHUNKS: Final = -(
     -MAX_METAINFO_SIZE // METAINFO_CHUNK_SIZE
 )  # 65: no chunk index above
 
+# --- multi-file shares (spec 8.7, TREE) ---------------------------------------------------------
+TREE_METAINFO_MAGIC: Final = b"P2PT"
+TREE_FIXED_SIZE: Final = 4 + 1 + 8 + 4 + 4 + 2  # before the root name, entries and hashes
+TREE_ENTRY_FIXED_SIZE: Final = 1 + 8 + FILE_SHA1_LENGTH + 2  # before an entry's path
+MAX_TREE_ENTRIES: Final = 65_536  # files and empty directories in one tree
+MAX_TREE_DEPTH: Final = 32  # components in one path
+MAX_TREE_PATH_LENGTH: Final = 1024  # bytes of UTF-8 in one path
+MAX_TREE_NAME_LENGTH: Final = MAX_NAME_LENGTH - 1  # the summary's name adds a '/'
+
 # --- peer exchange --------------------------------------------------------------------------
 MAX_PEX_ENTRIES: Final = 50
 PEX_MIN_INTERVAL: Final = 2.0  # seconds between two peers messages on one connection

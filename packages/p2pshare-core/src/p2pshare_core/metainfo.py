@@ -29,6 +29,7 @@ from .constants import (
     MIN_METAINFO_SIZE,
     MIN_PIECE_SIZE,
     PIECE_HASH_LENGTH,
+    TREE_METAINFO_MAGIC,
 )
 from .errors import ErrorCode, LocalProtocolError
 
@@ -159,8 +160,18 @@ class ShareSummary:
         return min(self.piece_size, self.file_size - index * self.piece_size)
 
     @property
+    def is_tree(self) -> bool:
+        """A tree summary's name is the root name followed by '/' [TREE-8]."""
+        return self.name.endswith("/")
+
+    @property
     def metainfo_size(self) -> int:
-        """Size of the canonical metainfo encoding of a share with this summary."""
+        """Size of the canonical metainfo encoding of a share with this summary.
+
+        A tree's is in the first 4 bytes of its tree tag [TREE-8]; a file's follows from it.
+        """
+        if self.is_tree:
+            return int.from_bytes(self.file_sha1[:4], "big")
         name_size = len(self.name.encode("utf-8", "replace"))
         return METAINFO_FIXED_SIZE + name_size + PIECE_HASH_LENGTH * self.piece_count
 
@@ -313,9 +324,17 @@ class Metainfo:
 
     @classmethod
     def decode(cls, data: bytes) -> Metainfo:
-        """Parse the canonical encoding; raise RemoteProtocolError(BAD_METAINFO) if it is not."""
+        """Parse the canonical encoding; raise RemoteProtocolError(BAD_METAINFO) if it is not.
+
+        Either kind: a single file's (Section 8.1) or a tree's (magic "P2PT", a TreeMetainfo).
+        """
+        data = bytes(data)
         try:
-            return cls._decode(bytes(data))
+            if data[:4] == TREE_METAINFO_MAGIC:
+                from .tree import TreeMetainfo  # (tree.py builds on this module)
+
+                return TreeMetainfo._decode(data)
+            return cls._decode(data)
         except LocalProtocolError as err:
             raise err.as_remote() from None
 

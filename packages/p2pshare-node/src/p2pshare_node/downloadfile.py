@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from p2pshare_core.metainfo import Metainfo
+from p2pshare_core.tree import TreeMetainfo
 
 from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.dropbehind import DropBehind
@@ -27,6 +28,7 @@ from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.hashing import DownloadHasher
 from p2pshare_node.ranges import PieceFlags
 from p2pshare_node.storage import PieceStore
+from p2pshare_node.treestore import Store, TreeStore, place_tree
 
 DISK_BACKLOG_MAX = 4 * 1024 * 1024  # blocks waiting for the disk before reading pauses
 WRITEBACK_STEP = 32 * 1024 * 1024  # flush (and drop behind) the download in steps of this size
@@ -47,7 +49,7 @@ class DownloadFile:
     def __init__(
         self,
         *,
-        store: PieceStore,
+        store: Store,
         meta: Metainfo,
         final: Path,
         disk: DiskWorker,
@@ -58,6 +60,7 @@ class DownloadFile:
         on_file_hashed: Callable[[bytes], None],
         on_error: OnError,
         set_reading: Callable[[bool], None],
+        merge: bool = False,
     ) -> None:
         self.store = store
         self.meta = meta
@@ -70,7 +73,8 @@ class DownloadFile:
         self._on_file_hashed = on_file_hashed
         self._on_error = on_error
         self._set_reading = set_reading
-        self._hasher = DownloadHasher(store, meta.piece_size)
+        self._merge = merge  # a folder share into an existing folder (--force)
+        self._hasher = DownloadHasher(store, meta.piece_size, meta)
         self._drop_behind = DropBehind(store, self._hasher.file_hashed_upto)
         self._file_hashed_pieces = 0  # leading verified pieces handed to the file hash
         self._unsynced = 0  # bytes verified since the last background flush was started
@@ -159,16 +163,22 @@ class DownloadFile:
         self._unsynced = 0
         self._syncing = self._flush_pool.submit(self._drop_behind.flush)
 
-    def move_into_place(self) -> PieceStore:
-        """Sync, close and rename NAME.part to NAME; returns the final file opened read-only."""
+    def move_into_place(self) -> Store:
+        """Sync, close and rename NAME.part to NAME; returns the final file (or folder share)
+        opened read-only. A folder share's files were verified by their SHA-1 [TREE-7]."""
         store = self.store
         if self._syncing is not None:
             self._syncing.result()  # (never raises) the file is not closed under its flush
         try:
             store.sync()
             store.close()
-            os.replace(store.path, self.final)
-            self.store = PieceStore.open_readonly(self.final)
+            meta = self.meta
+            if isinstance(meta, TreeMetainfo):
+                place_tree(store.path, self.final, meta, merge=self._merge)
+                self.store = TreeStore.open_readonly(self.final, meta)
+            else:
+                os.replace(store.path, self.final)
+                self.store = PieceStore.open_readonly(self.final)
         except OSError as exc:
             raise NodeError(
                 ErrorKind.FILESYSTEM, f"cannot move the download into place: {exc}"

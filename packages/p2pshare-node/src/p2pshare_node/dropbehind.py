@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from p2pshare_node.storage import PieceStore
+from p2pshare_node.treestore import Store
 
 KEEP_BYTES = 32 * 1024 * 1024  # recently verified data left cached for peers that ask for it
 
@@ -30,7 +30,7 @@ class DropBehind:
     """Flushes a download and drops its cached pages behind the hashes (one call at a time)."""
 
     def __init__(
-        self, store: PieceStore, hashed_upto: Callable[[], int], keep: int = KEEP_BYTES
+        self, store: Store, hashed_upto: Callable[[], int], keep: int = KEEP_BYTES
     ) -> None:
         self.store = store
         self.keep = keep

@@ -55,6 +55,7 @@ class Metadata(NodeEvent):
     pieces: int  # number of pieces
     have: int  # pieces already verified (resume)
     path: str  # where the file is (or will be) on disk
+    files: int = 0  # a folder share's files and empty folders (0: a single file)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +136,25 @@ class FileChanged(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileDone(NodeEvent):
+    """A file of a folder share is complete: every piece covering it is verified (its SHA-1
+    is checked with the others when the whole folder is, before it gets its final name)."""
+
+    kind: ClassVar[str] = "file-done"
+    path: str  # relative to the folder, '/'-separated
+    size: int  # bytes in the file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skipped(NodeEvent):
+    """Something inside a shared folder that is not shared (never followed: spec TREE-12)."""
+
+    kind: ClassVar[str] = "skipped"
+    path: str  # relative to the shared folder, '/'-separated
+    reason: str  # why: a symbolic link, or not a regular file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Progress(NodeEvent):
     kind: ClassVar[str] = "progress"
     done: int  # verified bytes
@@ -146,6 +166,8 @@ class Progress(NodeEvent):
     up_rate: float  # bytes/s, recent
     uploaded: int  # bytes uploaded since start
     peers: tuple[str, ...]  # peer ids currently connected
+    files_done: int = 0  # a folder share's complete files (and empty folders)
+    files: int = 0  # a folder share's files and empty folders (0: a single file)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,9 +175,11 @@ class Completed(NodeEvent):
     kind: ClassVar[str] = "completed"
     path: str  # where the file is
     size: int  # bytes in the file
-    sha1: str
+    sha1: str  # the file's SHA-1 (hex); empty for a folder share
     elapsed: float  # seconds from start to verified file
     fetched: int  # bytes downloaded this run (excluding resumed pieces)
+    files: int = 0  # a folder share's files and empty folders, each verified (0: a file)
+    share_id: str = ""  # the share ID (hex): a folder share's digest, to compare
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

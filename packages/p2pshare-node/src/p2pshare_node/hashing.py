@@ -18,7 +18,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from p2pshare_node.storage import HASH_READ_SIZE, PieceStore
+from p2pshare_core.metainfo import Metainfo
+from p2pshare_core.tree import TreeMetainfo
+
+from p2pshare_node.storage import HASH_READ_SIZE
+from p2pshare_node.treestore import Store
 
 
 class _Running:
@@ -31,14 +35,66 @@ class _Running:
         self.size = len(data)
 
 
+class TreeSha1:
+    """Each file's SHA-1 of a folder share, fed its concatenation in order [TREE-7].
+
+    Has `update`, like a hashlib object, so it rides along where the file's SHA-1 would.
+    """
+
+    def __init__(self, meta: TreeMetainfo) -> None:
+        self.meta = meta
+        self.digests: list[bytes] = []
+        self._current = hashlib.sha1()
+        self._left = 0  # bytes of the current entry still to come
+        self._next = 0  # index of the entry after the current one
+        self._advance()
+
+    def _advance(self) -> None:
+        """Finish every entry that is complete, and the empty ones after it."""
+        entries = self.meta.entries
+        while self._left == 0 and self._next <= len(entries):
+            if self._next:
+                self.digests.append(self._current.digest())
+            if self._next == len(entries):
+                self._next += 1
+                return
+            self._current = hashlib.sha1()
+            self._left = entries[self._next].size
+            self._next += 1
+
+    def update(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(self._left, len(view))
+            if not take:
+                raise ValueError("more bytes than the folder share holds")
+            self._current.update(view[:take])
+            self._left -= take
+            view = view[take:]
+            self._advance()
+
+    def verdict(self) -> bytes:
+        """The tree tag if every file matched its SHA-1, else nothing (Swarm.file_hashed)."""
+        if len(self.digests) != len(self.meta.entries):
+            return b""
+        return self.meta.file_verdict(self.digests)
+
+
+def whole_digest(store: Store, meta: Metainfo) -> bytes:
+    """What Swarm.file_hashed expects for this share: the file's SHA-1, or a tree's verdict."""
+    digest: Any = TreeSha1(meta) if isinstance(meta, TreeMetainfo) else hashlib.sha1()
+    store.hash_range(digest, 0, store.size)
+    return digest.verdict() if isinstance(digest, TreeSha1) else digest.digest()
+
+
 class DownloadHasher:
     """Writes blocks and hashes pieces and the file for one download."""
 
-    def __init__(self, store: PieceStore, piece_size: int) -> None:
+    def __init__(self, store: Store, piece_size: int, meta: Metainfo | None = None) -> None:
         self.store = store
         self.piece_size = piece_size
         self._running: dict[int, _Running] = {}  # piece -> hash of its in-order prefix
-        self._sha1: Any = hashlib.sha1()
+        self._sha1: Any = TreeSha1(meta) if isinstance(meta, TreeMetainfo) else hashlib.sha1()
         self._sha1_at = 0  # file offset the SHA-1 covers up to
         self._sha1_error: OSError | ValueError | None = None
 
@@ -91,5 +147,7 @@ class DownloadHasher:
         self.extend_file_hash(self.store.size)
         if self._sha1_error is not None:
             raise self._sha1_error
+        if isinstance(self._sha1, TreeSha1):
+            return self._sha1.verdict()
         digest: bytes = self._sha1.digest()
         return digest

@@ -29,6 +29,7 @@ from p2pshare_core.lsd import LocalDiscovery
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.rate import RateMeter
 from p2pshare_core.swarm import Swarm
+from p2pshare_core.tree import TreeMetainfo
 
 from p2pshare_node import events as ev
 from p2pshare_node.advertise import Advertised, reachable_host
@@ -38,7 +39,9 @@ from p2pshare_node.diskworker import DiskWorker
 from p2pshare_node.downloadfile import DISK_BACKLOG_MAX, DownloadFile
 from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Faults
+from p2pshare_node.filetracker import FileTracker
 from p2pshare_node.giveup import GiveUpClock
+from p2pshare_node.hashing import whole_digest
 from p2pshare_node.journal import read_journal
 from p2pshare_node.lan import LanDiscovery
 from p2pshare_node.listening import Listener as SocketListener
@@ -49,6 +52,7 @@ from p2pshare_node.preparation import (
     ensure_output_dir,
     final_path,
     open_shared_file,
+    open_shared_tree,
     recheck,
     refuse_if_present,
 )
@@ -61,6 +65,7 @@ from p2pshare_node.safeio import remove_quietly
 from p2pshare_node.statewriter import StateWriter
 from p2pshare_node.storage import PieceStore
 from p2pshare_node.transport import PeerProtocol, PendingBlock
+from p2pshare_node.treestore import Store
 from p2pshare_node.vouching import Vouching
 
 __all__ = ["DISK_BACKLOG_MAX", "Listener", "Node"]
@@ -89,7 +94,8 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._store: PieceStore | None = None  # the file served from (and written, downloading)
+        self._store: Store | None = None  # the file served from (and written, downloading)
+        self._files: FileTracker | None = None  # a folder share's per-file completion
         self._download: DownloadFile | None = None  # NAME.part until it is moved into place
         self._verified = PieceFlags()
         self._resumed = 0
@@ -294,10 +300,19 @@ class Node:
     async def _prepare_seed(self) -> Bitfield:
         path = self.config.share_path
         assert path is not None
-        meta, self._store = await open_shared_file(
-            path, self.config.piece_size, self._hash_pool, self.config.share_name
-        )
-        self._vouching.verified(self._store)
+        meta: Metainfo
+        if path.is_dir():  # a folder share (spec 8.7)
+            meta, self._store, skipped = await open_shared_tree(
+                path, self.config.piece_size, self._hash_pool, self.config.share_name
+            )
+            for item in skipped:
+                self._emit(ev.Skipped(path=item.path, reason=item.reason))
+        else:
+            meta, store = await open_shared_file(
+                path, self.config.piece_size, self._hash_pool, self.config.share_name
+            )
+            self._store = store
+            self._vouching.verified(store)
         meta = self._faults.metainfo(meta) if self._faults else meta
         self.metainfo = meta
         self.share_id = meta.share_id
@@ -341,13 +356,13 @@ class Node:
                 return await self._resume(found[1])
         if not self.config.force:
             await refuse_if_present(out, handshake, self._hash_pool)
-        final_path(out, handshake.name, force=self.config.force)
+        final_path(out, _output_name(handshake), force=self.config.force)
         return None
 
     def _unusable_name(self, handshake: Handshake) -> NodeError | None:
         """A bootstrap peer naming the file unsafely is set aside, not fatal [BEH-16]."""
         try:
-            safe_output_path(self.config.output_dir, handshake.name)
+            safe_output_path(self.config.output_dir, _output_name(handshake))
         except UnsafeNameError as exc:
             return NodeError(ErrorKind.UNSAFE_NAME, str(exc))
         return None
@@ -370,17 +385,21 @@ class Node:
             # Stopped between the last piece and the rename: the swarm will treat us as a
             # seeder, so the whole-file check and the rename are ours to finish now.
             loop = asyncio.get_running_loop()
-            digest = await loop.run_in_executor(self._hash_pool, store.sha1_file)
+            digest = await loop.run_in_executor(self._hash_pool, whole_digest, store, meta)
             if digest != meta.file_sha1:
                 raise NodeError(
                     ErrorKind.INTEGRITY,
-                    "every piece verified but the whole file does not match its SHA-1",
+                    "every piece verified but the whole file does not match its SHA-1"
+                    if not isinstance(meta, TreeMetainfo)
+                    else "every piece verified but a file does not match its SHA-1",
                 )
             self._move_into_place()
         return have
 
     def _open_download(self, meta: Metainfo, *, resuming: bool) -> None:
-        """Validate the name, refuse to clobber, and preallocate NAME.part."""
+        """Validate the name, refuse to clobber, and preallocate NAME.part (a folder share:
+        the folder NAME.part, renamed to NAME once every file is verified)."""
+        merge = isinstance(meta, TreeMetainfo) and self.config.force
         final = final_path(self.config.output_dir, meta.name, force=self.config.force)
         files = create_part(final, meta, resuming=resuming, force=self.config.force)
         assert self._disk is not None and self._file_hash is not None and self._state is not None
@@ -400,6 +419,7 @@ class Node:
             on_file_hashed=lambda digest: self._drive(lambda sw, now: sw.file_hashed(digest, now)),
             on_error=self._fail,
             set_reading=self._set_disk_paused,
+            merge=merge,
         )
         self.metainfo = meta
         self.share_id = meta.share_id
@@ -520,8 +540,8 @@ class Node:
         """(file descriptor, offset) to send the block's data from without reading it into
         memory, counted as uploaded; None when it must go through `read_block` (faults)."""
         meta, store = self.metainfo, self._store
-        if self._faults or meta is None or store is None or store.closed:
-            return None
+        if self._faults or meta is None or not isinstance(store, PieceStore) or store.closed:
+            return None  # (a folder share's blocks may span files: read_block copies them)
         assert self._up is not None
         self._up.add(block.length, self._now())
         return store.fileno(), meta.piece_offset(block.index) + block.offset
@@ -685,6 +705,10 @@ class Node:
     # --- actions -----------------------------------------------------------------------------
     def _on_piece_verified(self, action: act.PieceVerified) -> None:
         self._verified.add(action.index)
+        if self._files is not None:
+            for index in self._files.piece_verified(action.index):
+                entry = self._files.meta.entries[index]
+                self._emit(ev.FileDone(path=entry.path, size=entry.size))
         self._give_up.piece_verified(action.index, self._now())
         if self._download is not None:
             self._download.piece_verified(action.index)
@@ -754,8 +778,9 @@ class Node:
         if download is None:
             return
         self._download = None
-        self._store = download.move_into_place()
-        self._vouching.verified(self._store)
+        self._store = store = download.move_into_place()
+        if isinstance(store, PieceStore):  # (a folder share is not watched for changes)
+            self._vouching.verified(store)
         if self._state is not None:
             self._state.remove()
 
@@ -771,9 +796,11 @@ class Node:
             ev.Completed(
                 path=str(self.output_path),
                 size=meta.file_size,
-                sha1=meta.file_sha1.hex(),
+                sha1="" if isinstance(meta, TreeMetainfo) else meta.file_sha1.hex(),
                 elapsed=self._now() - self._t0,
                 fetched=fetched,
+                files=len(meta.entries) if isinstance(meta, TreeMetainfo) else 0,
+                share_id=meta.share_id.hex(),
             )
         )
         if self._done is not None and not self._done.done():
@@ -842,6 +869,8 @@ class Node:
     def _emit_metadata(self) -> None:
         meta = self.metainfo
         assert meta is not None
+        if isinstance(meta, TreeMetainfo) and self._files is None:
+            self._files = FileTracker(meta, self._verified)
         self._emit(
             ev.Metadata(
                 share_id=meta.share_id.hex(),
@@ -851,6 +880,7 @@ class Node:
                 pieces=meta.piece_count,
                 have=len(self._verified),
                 path=str(self.output_path),
+                files=len(meta.entries) if isinstance(meta, TreeMetainfo) else 0,
             )
         )
 
@@ -866,6 +896,7 @@ class Node:
                 peers=self._peers.values(),
                 now=now,
                 elapsed=now - self._t0,
+                files=self._files,
             )
         )
 
@@ -873,7 +904,8 @@ class Node:
         if self._closing or self._loop is None:
             return
         self._emit_progress()
-        self._vouching.watch(self._store, self.metainfo)
+        store = self._store  # (a folder share is not watched: only a file is)
+        self._vouching.watch(store if isinstance(store, PieceStore) else None, self.metainfo)
         verdict = self._give_up.check(
             self._now(), complete=self._complete, has_peers=bool(self._peers)
         )
@@ -889,6 +921,12 @@ class Node:
         return ResumeState(
             metainfo=self.metainfo, link=self.share_link or "", verified=self._verified.copy()
         )
+
+
+def _output_name(handshake: Handshake) -> str:
+    """The name a download lands under: a folder share's root name (without its '/')."""
+    summary = handshake.summary
+    return summary.name[:-1] if summary.is_tree else summary.name
 
 
 def _loopback_only(host: str | None) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from p2pshare_core.events import Handshake
 from p2pshare_core.metainfo import Metainfo
+from p2pshare_core.tree import TreeMetainfo
 
 from p2pshare_node.dirlock import DownloadLock, LockedError
 from p2pshare_node.errors import ErrorKind, NodeError
@@ -29,25 +30,21 @@ from p2pshare_node.paths import (
     state_path,
 )
 from p2pshare_node.safeio import NotEnoughSpaceError, allocated_bytes, check_room, human_bytes
+from p2pshare_node.sharetree import Skipped, build_tree_metainfo
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
+from p2pshare_node.treestore import Store, TreeStore, allocated_tree_bytes
 
 
 def check_shareable(path: Path) -> None:
-    """A clear word for what cannot be shared: nothing there, a folder, a device, a FIFO."""
+    """A clear word for what cannot be shared: nothing there, a device, a FIFO."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         raise NodeError(ErrorKind.FILESYSTEM, f"{path}: no such file") from None
     except OSError as exc:
         raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise NodeError(
-            ErrorKind.FILESYSTEM,
-            f"{path} is a directory: share its files one by one, or an archive of it "
-            "(sharing folders is not supported yet)",
-        )
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
         raise NodeError(
             ErrorKind.FILESYSTEM,
             f"{path} is not a regular file (a device, FIFO or socket has no fixed content "
@@ -75,6 +72,27 @@ async def open_shared_file(
     return meta, store
 
 
+async def open_shared_tree(
+    path: Path, piece_size: int | None, pool: ThreadPoolExecutor, name: str | None = None
+) -> tuple[TreeMetainfo, TreeStore, list[Skipped]]:
+    """Scan and hash the folder to share (in `pool`) and open it for reading; also what in it
+    is not shared (symbolic links, devices), for the user to hear about [TREE-12]."""
+    loop = asyncio.get_running_loop()
+    root = path.resolve()  # (the folder the user named, even through a link; none inside it)
+    try:
+        meta, skipped = await loop.run_in_executor(
+            pool, build_tree_metainfo, root, piece_size, name
+        )
+        store = TreeStore.open_readonly(root, meta)
+    except OSError as exc:
+        raise NodeError(ErrorKind.FILESYSTEM, f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an unsafe path, a collision, too many files, too large
+        hint = "" if name else " (share the folder under another name with --name NAME)"
+        hint = hint if "name" in str(exc) else ""
+        raise NodeError(ErrorKind.FILESYSTEM, f"cannot share {path}: {exc}{hint}") from None
+    return meta, store, skipped
+
+
 def ensure_output_dir(out: Path) -> None:
     """Create the download folder like `mkdir -p` (a new user's `-o downloads` just works)."""
     try:
@@ -96,6 +114,8 @@ async def refuse_if_present(out: Path, summary: Handshake, pool: ThreadPoolExecu
     (not fetched here) binds to the share ID: a peer that knew this file's SHA-1 could make
     us report it complete. Nothing is written either way; the file stays as it is.
     """
+    if summary.summary.is_tree:
+        return  # a folder already there is final_path's to refuse (or --force's to merge)
     try:
         final = safe_output_path(out, summary.name)
         info = os.lstat(final)
@@ -136,7 +156,7 @@ def final_path(out: Path, name: str, *, force: bool) -> Path:
 class PartFiles:
     """What a download writes beside its final name until it is complete (spec 16.1)."""
 
-    store: PieceStore  # NAME.part, preallocated
+    store: Store  # NAME.part, preallocated (a folder share: the folder NAME.part)
     state_file: Path  # the resume state (resume.py)
     journal: PieceJournal  # verified pieces as they happen (journal.py)
     lock: DownloadLock  # one download of this file in this folder at a time
@@ -180,9 +200,13 @@ def create_part(final: Path, meta: Metainfo, *, resuming: bool, force: bool) -> 
     return PartFiles(store=store, state_file=state_file, journal=journal, lock=lock)
 
 
-def _allocate(folder: Path, part: Path, meta: Metainfo) -> PieceStore:
-    """[STORE-1] Room first (what NAME.part does not hold yet), then the preallocated file."""
+def _allocate(folder: Path, part: Path, meta: Metainfo) -> Store:
+    """[STORE-1] Room first (what NAME.part does not hold yet), then the preallocated file;
+    for a folder share, the folder NAME.part with every file of the tree in it [TREE-11]."""
     try:
+        if isinstance(meta, TreeMetainfo):
+            check_room(folder, meta.file_size - allocated_tree_bytes(part, meta))
+            return TreeStore.create(part, meta)
         check_room(folder, meta.file_size - allocated_bytes(part))
         return PieceStore.create(part, meta.file_size)
     except NotEnoughSpaceError as exc:
@@ -200,7 +224,7 @@ def _allocate(folder: Path, part: Path, meta: Metainfo) -> PieceStore:
 
 
 async def recheck(
-    store: PieceStore, meta: Metainfo, listed: Iterable[int], pool: ThreadPoolExecutor
+    store: Store, meta: Metainfo, listed: Iterable[int], pool: ThreadPoolExecutor
 ) -> list[int]:
     """Re-hash the pieces the resume records list: only what is really on disk counts."""
     loop = asyncio.get_running_loop()

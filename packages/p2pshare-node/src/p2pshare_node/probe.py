@@ -26,7 +26,8 @@ from p2pshare_core.codec import decode, encode
 from p2pshare_core.constants import MAX_FRAME_LENGTH
 from p2pshare_core.errors import ErrorCode, LocalProtocolError, ProtocolError
 from p2pshare_core.events import Error, Handshake
-from p2pshare_core.metainfo import check_geometry, validate_name
+from p2pshare_core.metainfo import check_geometry
+from p2pshare_core.tree import check_summary
 
 from p2pshare_node.errors import ErrorKind, NodeError
 
@@ -211,9 +212,9 @@ def _refuse_impossible(hs: Handshake, writer: asyncio.StreamWriter) -> None:
     so the peer learns why; checked here because the share is not known yet (HS-12)."""
     try:
         check_geometry(hs.file_size, hs.piece_size, ErrorCode.BAD_HANDSHAKE, "HS-9")
-        validate_name(hs.name)
+        check_summary(hs.summary)
     except LocalProtocolError as err:
-        requirement = "HS-10" if err.code is ErrorCode.BAD_METAINFO else err.requirement
+        requirement = "HS-10" if err.requirement == "NAME-1" else err.requirement
         writer.write(encode(Error.build(err.code, f"[{requirement}] {err.reason}")))
         if err.code is ErrorCode.BAD_METAINFO:
             text = f"unsafe file name {hs.name!r}: {err.reason}"

@@ -8,6 +8,7 @@ from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.rate import RateMeter
 
 from p2pshare_node import events as ev
+from p2pshare_node.filetracker import FileTracker
 from p2pshare_node.ranges import PieceFlags
 
 
@@ -31,6 +32,7 @@ def progress_event(
     peers: Iterable[str],
     now: float,
     elapsed: float,
+    files: FileTracker | None = None,
 ) -> ev.Progress:
     """A snapshot of the transfer for reporters (TTY bar, --json)."""
     return ev.Progress(
@@ -43,4 +45,6 @@ def progress_event(
         up_rate=up.rate(now),
         uploaded=up.total,
         peers=tuple(sorted(peers)),
+        files_done=files.done if files else 0,
+        files=files.total if files else 0,
     )

@@ -1,0 +1,74 @@
+"""A folder share on disk: one byte range over many files, never through a symbolic link."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from p2pshare_core.tree import TreeEntry, TreeMetainfo
+from p2pshare_node.hashing import whole_digest
+from p2pshare_node.safeio import UnexpectedFileError
+from p2pshare_node.sharetree import build_tree_metainfo, scan_tree
+from p2pshare_node.treestore import MAX_OPEN, TreeStore
+
+
+def _meta(files: dict[str, bytes]) -> tuple[TreeMetainfo, bytes]:
+    entries = sorted(
+        (TreeEntry(p, len(d), hashlib.sha1(d).digest()) for p, d in files.items()),
+        key=TreeEntry.order_key,
+    )
+    whole = b"".join(files[e.path] for e in entries)
+    size = 16_384
+    hashes = [hashlib.sha256(whole[i : i + size]).digest() for i in range(0, len(whole), size)]
+    return TreeMetainfo.build("root", size, entries, hashes), whole
+
+
+def test_bytes_land_in_their_files_and_read_back(tmp_path: Path) -> None:
+    """Writes across file boundaries land in each file; more files than MAX_OPEN are fine."""
+    files = {f"d{i % 3}/f{i}": os.urandom(1000 + i) for i in range(MAX_OPEN + 6)}
+    files["empty"] = b""
+    meta, whole = _meta(files)
+    store = TreeStore.create(tmp_path / "root", meta)
+    for at in range(0, len(whole), 7_777):
+        store.write(at, whole[at : at + 7_777])
+    assert store.read(0, len(whole)) == whole
+    assert whole_digest(store, meta) == meta.file_sha1  # every file's SHA-1 matches [TREE-7]
+    store.sync()
+    store.close()
+    for path, data in files.items():
+        assert (tmp_path / "root" / path).read_bytes() == data
+
+
+def test_a_planted_link_is_refused_not_followed(tmp_path: Path) -> None:
+    """A symbolic link where a folder of the tree goes: refused, nothing written through it."""
+    meta, _ = _meta({"d/f": b"x" * 10})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "d").symlink_to(outside)
+    with pytest.raises(UnexpectedFileError):
+        TreeStore.create(tmp_path / "root", meta)
+    assert list(outside.iterdir()) == []
+    (tmp_path / "root" / "d").unlink()
+    (tmp_path / "root" / "d").mkdir()
+    (tmp_path / "root" / "d" / "f").symlink_to(outside / "f")
+    with pytest.raises(UnexpectedFileError):
+        TreeStore.create(tmp_path / "root", meta)
+    assert list(outside.iterdir()) == []
+
+
+def test_sharing_skips_links_and_special_files(tmp_path: Path) -> None:
+    """Links and FIFOs are skipped and reported; a folder left empty is an empty folder."""
+    root = tmp_path / "share"
+    (root / "only links").mkdir(parents=True)
+    (root / "only links" / "l").symlink_to(tmp_path)
+    (root / "a.txt").write_text("a")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(root / "pipe")
+    entries, skipped = scan_tree(root)
+    assert [(e.path, e.is_dir) for e in entries] == [("a.txt", False), ("only links", True)]
+    assert {s.path for s in skipped} >= {"only links/l"}
+    meta, _ = build_tree_metainfo(root)
+    assert meta.entries[0].sha1 == hashlib.sha1(b"a").digest()
