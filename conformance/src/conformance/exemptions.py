@@ -35,6 +35,9 @@ EXEMPT: dict[str, str] = {
     "a test could wait for in bounded time",
     "PEX-13": "the suite reaches its target over loopback, where loopback entries are allowed; "
     "core peerbook tests and the multi-host network tests cover it",
+    "PEX-7": "on the wire, ignoring such entries is not dialing them: an entry with the "
+    "receiver's own peer ID is never dialed by DUP-1 (its ID is not above its own), and port 0 "
+    "cannot be dialed at all; what the receiver keeps is bookkeeping (core peer book tests)",
     "PEX-8": "the bound on remembered addresses is internal bookkeeping with no wire symptom",
     "SEC-1": "where a downloader writes on its own disk is not visible to peers (node tests)",
     "HS-19": "a node that does not know the share yet is a downloader started from a bare "

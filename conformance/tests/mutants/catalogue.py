@@ -244,12 +244,50 @@ def hs4() -> None:
 
 @mutant("hs5-flags-sent", ("HS-5",))
 def hs5() -> None:
-    """The node sets a reserved flag in its handshake."""
+    """The node sets a capability flag it does not implement in its handshake (bit 5: bit 0
+    is the one multi-piece requests take, which the reference may come to offer itself)."""
 
     def edit(b: bytearray) -> None:
-        b[5 + 5] = 0x01
+        b[5 + 5] = 0x20
 
     _handshake_out(edit)
+
+
+# --- EXT ------------------------------------------------------------------------------------
+
+
+@mutant("ext1-unassigned-bit-offered", ("EXT-1",))
+def ext1() -> None:
+    """The handshake offers capability bit 6, which no extension is assigned."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 5] |= 0x40
+
+    _handshake_out(edit)
+
+
+@mutant("ext4-reserved-bit-offered", ("EXT-4",))
+def ext4() -> None:
+    """The handshake sets bit 7, reserved for "more capability bits follow"."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 5] |= 0x80
+
+    _handshake_out(edit)
+
+
+@mutant("ext2-unknown-bits-refused", ("EXT-2",))
+def ext2() -> None:
+    """A handshake offering capability bits the node does not know is refused (as a handshake
+    with a bad magic: BAD_HANDSHAKE)."""
+    from p2pshare_core.capabilities import IMPLEMENTED
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        if P.msg_id(raw) == 0 and len(raw) > 10 and raw[10] & ~int(IMPLEMENTED):
+            return raw[:5] + b"XXXX" + raw[9:]
+        return raw
+
+    P.inbound(rewrite)
 
 
 @mutant("hs6-peer-id-per-connection", ("HS-6",))
@@ -688,10 +726,69 @@ def state4() -> None:
     _drop_inbound(lambda conn, raw: P.msg_id(raw) == 0x0F)
 
 
+@mutant("state6-processes-after-violation", ("STATE-6",))
+def state6() -> None:
+    """After a violation the node still acts on the frames that arrived behind the bad one
+    (the malformed frame takes effect only after the next frame)."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        held = conn.__dict__.pop("_mutant_held", b"")
+        size = _FIXED.get(P.msg_id(raw) or -1)
+        if not held and size is not None and len(raw) != 5 + size:
+            conn.__dict__["_mutant_held"] = raw
+            return b""
+        return raw + held
+
+    P.inbound(rewrite)
+
+
+@mutant("state1-one-state-machine", ("STATE-1",))
+def state1() -> None:
+    """One state per connection instead of two: once the node has sent its bitfield, the
+    peer's side counts as ACTIVE too, so a peer may skip its bitfield."""
+
+    def rewrite(conn: Any, raw: bytes) -> bytes:
+        state = conn.__dict__.setdefault("_mutant_state1", {})
+        mid = P.msg_id(raw)
+        if mid == 0x00 and len(raw) >= 5 + 94 and "pieces" not in state:
+            file_size, piece_size = struct.unpack_from(">QI", raw, 5 + 60)
+            state["pieces"] = -(-file_size // piece_size) if piece_size else 0
+            return raw
+        if "pieces" in state and not state.get("done") and mid is not None:
+            state["done"] = True
+            if mid != 0x01:  # no bitfield: behave as if an empty one had come
+                return P.frame(0x01, bytes((state["pieces"] + 7) // 8)) + raw
+        return raw
+
+    P.inbound(rewrite)
+
+
 @mutant("state2-keepalive-before-handshake", ("STATE-2",))
 def state2() -> None:
     """Keepalives before the peer's handshake are accepted."""
     _drop_inbound(lambda conn, raw: _before_handshake(conn, raw) and len(raw) == 4)
+
+
+@mutant("dup8-half-closed-kept", ("DUP-8",))
+def dup8() -> None:
+    """The peer's end of stream is never acted on: the connection stays open (and counted)
+    until the peer resets it."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def receive_data(self: Any, data: Any) -> None:
+            if data:
+                orig(self, data)
+
+        return receive_data
+
+    P.wrap(_conn().Connection, "receive_data", make)
+
+
+@mutant("msg14-starts-unchoked", ("MSG-14",))
+def msg14() -> None:
+    """The node takes every peer as unchoked from the start: it never sends the unchoke that
+    would tell the peer so, and serves its requests."""
+    _rewrite_outbound_frames(lambda c, raw: b"" if P.msg_id(raw) == 0x08 else raw)
 
 
 # --- PEX / DUP ------------------------------------------------------------------------------
@@ -844,6 +941,27 @@ def dup4() -> None:
     _handshake_handler(make)
 
 
+@mutant("term3-ids-little-endian", ("TERM-3",))
+def term3() -> None:
+    """Peer IDs are ordered as little-endian integers (the last byte decides) in the dial rule."""
+    from p2pshare_core.peerbook import PeerBook
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def add_pex(self: Any, source: bytes, entries: Any, now: float) -> int:
+            ours = self.our_id
+            mine = int.from_bytes(ours, "little")
+            lower = [e for e in entries if int.from_bytes(e.peer_id, "little") < mine]
+            self.our_id = b"\xff" * 21  # above every 20-byte ID: the entries chosen above pass
+            try:
+                return int(orig(self, source, [e for e in lower if e.peer_id != ours], now))
+            finally:
+                self.our_id = ours
+
+        return add_pex
+
+    P.wrap(PeerBook, "add_pex", make)
+
+
 def _fields(obj: Any) -> dict[str, Any]:
     import dataclasses
 
@@ -947,6 +1065,52 @@ def get_link_share_unchecked() -> None:
     node.Node.__init__ = __init__  # type: ignore[method-assign]
 
 
+@mutant("get-handshake-summary-altered", ("HS-16",), mode="get")
+def get_handshake_summary_altered() -> None:
+    """A downloader whose handshake does not echo the summary it learned from the acceptor's
+    (one byte of file_sha1 differs)."""
+
+    def edit(b: bytearray) -> None:
+        b[5 + 72] ^= 0x01
+
+    _handshake_out(edit)
+
+
+@mutant("get-handshake-before-summary", ("HS-17",), mode="get")
+def get_handshake_before_summary() -> None:
+    """A downloader from a link (share ID, no summary) that sends a handshake as soon as it has
+    dialed, with a summary it cannot know yet (all zero), instead of waiting for the
+    acceptor's."""
+    from p2pshare_core.actions import Send
+
+    sm = _swarm()
+    opened = sm.Swarm.connection_opened
+
+    def connection_opened(
+        self: Any, conn_id: int, host: str, port: int, outbound: bool, now: float
+    ) -> None:
+        opened(self, conn_id, host, port, outbound, now)
+        if outbound and self.summary is None and self.share_id is not None:
+            payload = (
+                b"P2PS\x01\x00"
+                + self.peer_id
+                + struct.pack(">H", self.listen_port)
+                + self.share_id
+                + bytes(32)
+                + struct.pack(">H", 1)
+                + b"x"
+            )
+            self._emit(Send(conn_id, P.frame(0x00, payload)))
+
+    sm.Swarm.connection_opened = connection_opened
+
+
+@mutant("get-metainfo-requested-twice", ("META-16",), mode="get")
+def get_metainfo_requested_twice() -> None:
+    """A downloader that sends every metainfo_request twice in a row."""
+    _rewrite_outbound_frames(lambda c, raw: raw * 2 if P.msg_id(raw) == 0x0C else raw)
+
+
 # --- benign variations ----------------------------------------------------------------------
 
 plain(
@@ -964,6 +1128,12 @@ plain(
     "A connection limit of 10 (MAX_CONNECTIONS is a default).",
     tunables={"max_connections": 10},
     quick=True,
+)
+plain(
+    "benign-get-reference",
+    (),
+    "The reference downloader itself, judged by every serve case (strict).",
+    mode="get",
 )
 plain(
     "benign-never-unchokes",

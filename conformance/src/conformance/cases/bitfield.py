@@ -58,9 +58,15 @@ def spare_bits_set(ctx: CaseContext) -> None:
     _after_handshake(ctx, craft.bitfield(bytes(bits)), E.MALFORMED)
 
 
-@case("missing-bitfield", section=SECTION, requirements=("BF-1", "STATE-2"), kind="hostile")
+@case(
+    "missing-bitfield",
+    section=SECTION,
+    requirements=("BF-1", "STATE-2", "STATE-1"),
+    kind="hostile",
+)
 def missing_bitfield(ctx: CaseContext) -> None:
-    """A request where the bitfield must come: error UNEXPECTED_MESSAGE then close."""
+    """A request where the bitfield must come: error UNEXPECTED_MESSAGE then close (the target
+    has sent its own bitfield already: only our direction's state machine is in BITFIELD)."""
     _after_handshake(ctx, craft.request(0, 0, 1), E.UNEXPECTED_MESSAGE)
 
 

@@ -89,18 +89,21 @@ def reason_not_utf8(ctx: CaseContext) -> None:
     kind="hostile",
 )
 def violation_stops_processing(ctx: CaseContext) -> None:
-    """After a violation the target answers nothing more: a request right behind a malformed
-    frame gets no reply, only the error and the close."""
+    """After a violation the target answers nothing more: a metainfo request and a request
+    right behind a malformed frame get no reply, only the error and the close. (The metainfo
+    reply is a control frame a target sends even while closing, unlike queued file data.)"""
     s = open_session(ctx)
     index, offset, length = probe_block(ctx)
     s.write(
         craft.frame(craft.HAVE, b"\x00")
+        + craft.metainfo_request(0)
         + craft.request(index, offset, length)
         + craft.have(ctx.target.piece_count)  # would be a second, immediate error
     )
     before = len(s.wire.received)
     expect_error_close(s.wire, E.MALFORMED)
-    answered = [f for f in s.wire.received[before:] if f.name in ("piece", "reject")]
+    replies = ("piece", "reject", "metainfo_data", "metainfo_reject")
+    answered = [f for f in s.wire.received[before:] if f.name in replies]
     if answered:
         raise Fail(
             "the target kept processing after a violation",

@@ -197,9 +197,10 @@ def truncated_frame_eof(ctx: CaseContext) -> None:
         expect_error_close(s.wire, E.TRUNCATED)
 
 
-@case("eof-at-boundary-closes", section=SECTION, requirements=("FRAME-8", "STATE-5"))
+@case("eof-at-boundary-closes", section=SECTION, requirements=("FRAME-8", "STATE-5", "DUP-8"))
 def eof_at_boundary_closes(ctx: CaseContext) -> None:
-    """End of stream at a frame boundary is a normal close: any error must not be a fault code."""
+    """End of stream at a frame boundary is a normal close: any error must not be a fault code,
+    and the target closes its side too (DUP-8: it does not keep a half-closed connection)."""
     s = open_session(ctx)
     s.wire.shutdown_write()
     expect_error_close(s.wire, E.SHUTDOWN, error_required=False)

@@ -39,6 +39,7 @@ from p2pshare_core.events import (
     PeerEntry,
     Peers,
     Piece,
+    ReceivedEvent,
     Reject,
     Request,
     Unchoke,
@@ -357,63 +358,91 @@ class FakeSwarm:
     async def _events(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter
     ) -> bool:
-        meta = self.share.meta
+        # Everything one read brought is parsed before anything is answered, as a peer that
+        # answers in batches would: requests that arrive together are all outstanding at once,
+        # so a duplicate among them is seen (MSG-6, META-16).
+        events: list[ReceivedEvent] = []
+        failure: RemoteProtocolError | None = None
         while True:
             try:
                 event = conn.next_event()
             except RemoteProtocolError as err:
-                if not (self.scenario == "wrong-link" and err.requirement == "HS-14"):
-                    log.violations.append((err.requirement, f"{err.code.name}: {err.reason}"))
-                writer.write(conn.send(Error.from_exception(err)))
-                await writer.drain()
-                return False
+                failure = err
+                break
             if event is NEED_DATA:
-                return True
-            now = time.monotonic()
-            if isinstance(event, ConnectionClosed):
+                break
+            events.append(event)
+            if isinstance(event, ConnectionClosed | Error):
+                break  # nothing follows (and the end of stream would repeat)
+        for received in events:
+            if not self._event(role, log, conn, writer, received):
                 return False
-            if isinstance(event, Error):
-                log.their_error = event
-                return False
-            if isinstance(event, Handshake):
-                log.handshake = event
-            elif isinstance(event, Bitfield):
-                log.bits = event.bits
-            elif isinstance(event, Interested) and conn.am_choking:
-                writer.write(conn.send(Unchoke()))
-            if isinstance(event, Request | MetainfoRequest):
-                log.asked += 1
-            if isinstance(event, Request):
-                log.requests.append((now, (event.index, event.offset, event.length)))
-                log.max_outstanding = max(log.max_outstanding, len(conn.their_requests))
-                self._answer(role, log, conn, writer, event)
-            elif isinstance(event, Have):
-                log.haves.append((now, event.index))
-                self._fetch_back(role, log, conn, writer)
-            elif isinstance(event, Unchoke):
-                self._fetch_back(role, log, conn, writer)
-            elif isinstance(event, Piece):
-                plen = meta.piece_length(event.index)
-                ok = (
-                    event.offset == 0
-                    and len(event.data) == plen
-                    and hashlib.sha256(event.data).digest() == meta.piece_hashes[event.index]
+        if failure is not None:
+            if not (self.scenario == "wrong-link" and failure.requirement == "HS-14"):
+                log.violations.append(
+                    (failure.requirement, f"{failure.code.name}: {failure.reason}")
                 )
-                log.fetched_back.append((event.index, ok))
-                self._fetch_back(role, log, conn, writer)
-            elif isinstance(event, Reject):
-                log.fetched_back.append((event.index, True))
-            elif isinstance(event, MetainfoRequest):
-                blob = self.share.blob
-                if event.chunk < chunk_count(len(blob)):
-                    lo, hi = chunk_bounds(len(blob), event.chunk)
-                    writer.write(
-                        conn.send(
-                            MetainfoData(chunk=event.chunk, total_size=len(blob), data=blob[lo:hi])
-                        )
+            writer.write(conn.send(Error.from_exception(failure)))
+            await writer.drain()
+            return False
+        return True
+
+    def _event(
+        self,
+        role: str,
+        log: ConnLog,
+        conn: Connection,
+        writer: asyncio.StreamWriter,
+        event: ReceivedEvent,
+    ) -> bool:
+        """Act on one event from the downloader; False when the connection ends."""
+        meta = self.share.meta
+        now = time.monotonic()
+        if isinstance(event, ConnectionClosed):
+            return False
+        if isinstance(event, Error):
+            log.their_error = event
+            return False
+        if isinstance(event, Handshake):
+            log.handshake = event
+        elif isinstance(event, Bitfield):
+            log.bits = event.bits
+        elif isinstance(event, Interested) and conn.am_choking:
+            writer.write(conn.send(Unchoke()))
+        if isinstance(event, Request | MetainfoRequest):
+            log.asked += 1
+        if isinstance(event, Request):
+            log.requests.append((now, (event.index, event.offset, event.length)))
+            log.max_outstanding = max(log.max_outstanding, len(conn.their_requests))
+            self._answer(role, log, conn, writer, event)
+        elif isinstance(event, Have):
+            log.haves.append((now, event.index))
+            self._fetch_back(role, log, conn, writer)
+        elif isinstance(event, Unchoke):
+            self._fetch_back(role, log, conn, writer)
+        elif isinstance(event, Piece):
+            plen = meta.piece_length(event.index)
+            ok = (
+                event.offset == 0
+                and len(event.data) == plen
+                and hashlib.sha256(event.data).digest() == meta.piece_hashes[event.index]
+            )
+            log.fetched_back.append((event.index, ok))
+            self._fetch_back(role, log, conn, writer)
+        elif isinstance(event, Reject):
+            log.fetched_back.append((event.index, True))
+        elif isinstance(event, MetainfoRequest):
+            blob = self.share.blob
+            if event.chunk < chunk_count(len(blob)):
+                lo, hi = chunk_bounds(len(blob), event.chunk)
+                writer.write(
+                    conn.send(
+                        MetainfoData(chunk=event.chunk, total_size=len(blob), data=blob[lo:hi])
                     )
-                else:
-                    writer.write(conn.send(MetainfoReject(chunk=event.chunk)))
+                )
+            else:
+                writer.write(conn.send(MetainfoReject(chunk=event.chunk)))
+        return True
 
     def _answer(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter, req: Request
