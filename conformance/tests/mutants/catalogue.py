@@ -563,6 +563,12 @@ def msg20() -> None:
     _request_handler(make)
 
 
+@mutant("msg4-rejects-dropped", ("MSG-4", "MSG-7"), quick=True)
+def msg4_rejects_dropped() -> None:
+    """Rejects are never sent: a request the node will not serve gets no reply at all."""
+    _rewrite_outbound_frames(lambda c, raw: b"" if P.msg_id(raw) == 0x05 else raw)
+
+
 @mutant("msg12-unknown-cancel-fails", ("MSG-12",))
 def msg12() -> None:
     """A cancel for a request that is not outstanding fails the connection (as UNSOLICITED)."""
@@ -1063,6 +1069,29 @@ def get_link_share_unchecked() -> None:
         init(self, dataclasses.replace(config, share_id=None), *args, **kwargs)
 
     node.Node.__init__ = __init__  # type: ignore[method-assign]
+
+
+_NO_DEPTH_LIMIT = 1_000_000
+
+
+@mutant(
+    "get-no-request-limit",
+    ("MSG-5",),
+    mode="get",
+    scenario="request-limit",
+    tunables={
+        "min_pipeline_depth": _NO_DEPTH_LIMIT,
+        "initial_pipeline_depth": _NO_DEPTH_LIMIT,
+        "max_pipeline_depth": _NO_DEPTH_LIMIT,
+    },
+)
+def get_no_request_limit() -> None:
+    """A downloader with no cap on its requests outstanding at one peer: it asks a peer that
+    unchokes it for every block it lacks at once."""
+    from p2pshare_core import picker
+
+    _conn().MAX_PEER_REQUESTS = _NO_DEPTH_LIMIT
+    picker.MAX_PEER_REQUESTS = _NO_DEPTH_LIMIT  # type: ignore[attr-defined]
 
 
 @mutant("get-handshake-summary-altered", ("HS-16",), mode="get")

@@ -10,7 +10,7 @@ from conformance import craft
 from conformance.cases._util import E, expect_error_close, probe_block, read_handshake, sentinel
 from conformance.context import CaseContext
 from conformance.expect import ExpectMessage
-from conformance.outcomes import Fail, Timeout, Unsupported
+from conformance.outcomes import Closed, Fail, Timeout, Unsupported
 from conformance.registry import case
 from conformance.session import (
     NOT_CHOKE,
@@ -131,6 +131,54 @@ def unchoke_after_interested(ctx: CaseContext) -> None:
             expected=f"unchoke within {s.wire.timeout:g}s, before a re-choke [MSG-19]",
             actual=exc.actual,
         ) from exc
+
+
+CHOKE_PROBE_SESSIONS = 16  # more interested peers than any sane count of upload slots
+
+
+@case("choked-request-rejected", section=SECTION, requirements=("MSG-7", "MSG-4"))
+def choked_request_rejected(ctx: CaseContext) -> None:
+    """Interested connections take the target's upload slots until one stays choked; that
+    one's request for a piece the target holds is answered by reject (data only after an
+    unchoke). A full seeder rejects nothing else, so this is where a target that never sends
+    reject, or serves peers it chokes, shows."""
+    index = verifiable_piece(ctx)
+    choked = None
+    for _ in range(CHOKE_PROBE_SESSIONS):
+        try:
+            s = open_session(ctx)
+        except (Fail, Timeout, Closed) as exc:
+            raise Unsupported(
+                f"the target refused a connection before choking one ({exc.message}); "
+                "raise its connection and per-host limits"
+            ) from exc
+        s.write(craft.interested())
+        try:
+            s.wire.expect(ExpectMessage(("unchoke",), skip=(*NOT_CHOKE, "choke")), timeout=0.3)
+        except Timeout:
+            choked = s
+            break
+    if choked is None:
+        raise Unsupported(f"the target unchoked all {CHOKE_PROBE_SESSIONS} interested peers")
+    length = min(ctx.target.summary.piece_length(index), 16_384)
+    seen = len(choked.wire.received)
+    choked.write(craft.request(index, 0, length))
+    try:
+        reply = choked.expect_reply(index, 0, length)
+    except Timeout as exc:
+        raise Timeout(
+            "no reply to a request from a choked peer",
+            expected=f"reject({index}, 0, {length}) [MSG-7, MSG-4]",
+            actual=exc.actual,
+        ) from exc
+    assert reply is not None
+    names = [f.name for f in choked.wire.received[seen:]]
+    if reply.name == "piece" and "unchoke" not in names[: names.index("piece")]:
+        raise Fail(
+            "data served to a peer the target chokes",
+            expected=f"reject({index}, 0, {length}) [MSG-7]",
+            actual=" ".join(names),
+        )
 
 
 @case("unadvertised-piece-rejected", section=SECTION, requirements=("MSG-7", "BF-5"))

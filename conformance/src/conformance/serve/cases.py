@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from p2pshare_core import constants as C
+
 from conformance.cases.handshake import ASSIGNED_CAPABILITIES
 from conformance.outcomes import Fail, Timeout, Unsupported
 from conformance.registry import case
@@ -68,6 +70,25 @@ def unsafe_name_refused(obs: Observation) -> None:
         if c.their_error is None or c.their_error.code != 13:
             got = "no error" if c.their_error is None else f"error code {c.their_error.code}"
             raise Fail("wrong refusal", expected="BAD_METAINFO [HS-10]", actual=got)
+
+
+@case("request-limit", section=SECTION, requirements=("MSG-5",), kind="serve")
+def request_limit(obs: Observation) -> None:
+    """With more blocks to fetch than MAX_PEER_REQUESTS and a peer that unchokes but answers
+    nothing, the downloader stops at MAX_PEER_REQUESTS outstanding requests to that peer."""
+    if obs.scenario != "request-limit":
+        raise Unsupported("run `serve --scenario request-limit` to judge this")
+    entry = obs.by_role("entry")
+    for c in entry:
+        if c.violations:
+            req, reason = c.violations[0]
+            raise Fail(
+                "protocol violation while requests were outstanding",
+                expected=f"at most {C.MAX_PEER_REQUESTS} outstanding requests [{req}]",
+                actual=reason,
+            )
+    if not any(c.requests for c in entry):
+        raise Unsupported("the downloader requested no block from the peer that unchoked it")
 
 
 @case(

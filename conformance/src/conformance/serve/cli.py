@@ -19,6 +19,7 @@ from conformance.serve.swarm import (
     GeneratedShare,
     Observation,
     generate_share,
+    scenario_size,
 )
 from conformance.serve.trees import honest_tree
 
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="swarm (default): download from the fake swarm; wrong-link: the link "
         "names another share ID, the downloader must refuse (LINK-6); unsafe-name: a bare "
         "HOST:PORT link whose peer's handshake names ../escape.bin (HS-10); tree: the "
-        "swarm serves a folder (TREE); tree-*: a hostile folder the downloader must refuse",
+        "swarm serves a folder (TREE); tree-*: a hostile folder the downloader must refuse; "
+        "request-limit: a share of 1024 pieces whose one peer answers no request, to see the "
+        "downloader's request limit (MSG-5)",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")
@@ -105,7 +108,7 @@ def run_serve(
         meta, whole = honest_tree(size, piece_size, seed)
         share = GeneratedShare(whole, meta)
     else:
-        share = generate_share(size, piece_size, seed)
+        share = generate_share(scenario_size(scenario, size, piece_size), piece_size, seed)
     swarm = FakeSwarm(share, host=host, entry_port=port, scenario=scenario)
     swarm.start()
     try:

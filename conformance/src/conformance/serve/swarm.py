@@ -51,14 +51,27 @@ from conformance import craft
 from conformance.serve.trees import HOSTILE_TREES, hostile_tree
 
 ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
-SCENARIOS = ("swarm", "wrong-link", "unsafe-name", "tree", *HOSTILE_TREES)
+SCENARIOS = ("swarm", "wrong-link", "unsafe-name", "tree", "request-limit", *HOSTILE_TREES)
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
 unsafe-name: a bare HOST:PORT link, and the entry peer's handshake names "../escape.bin" (the
 downloader learns the share from that handshake, so only its own HS-10 check can refuse it);
 tree: the swarm serves a directory tree (spec 8.7); tree-*: the entry peer serves a hostile
-tree metainfo (trees.py) that hashes to the link's share ID, which the downloader must refuse."""
+tree metainfo (trees.py) that hashes to the link's share ID, which the downloader must refuse;
+request-limit: a share of twice MAX_PEER_REQUESTS pieces whose only peer, the entry, unchokes
+and then answers no block request, so requests pile up until the downloader's limit (MSG-5)."""
 REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
 """Scenarios that end when the downloader hangs up on the entry peer."""
+
+REQUEST_LIMIT_SETTLE = 1.5  # seconds without a new request: the downloader has stopped asking
+
+
+def scenario_size(scenario: str, size: int, piece_size: int) -> int:
+    """The share size a scenario needs: request-limit needs more blocks than MAX_PEER_REQUESTS
+    (a block is at most a piece), whatever size was asked for."""
+    if scenario == "request-limit":
+        return max(size, 2 * C.MAX_PEER_REQUESTS * piece_size)
+    return size
+
 
 UNSAFE_NAME = b"../escape.bin"
 
@@ -180,6 +193,8 @@ class FakeSwarm:
         entry peer's fetch-back requests a moment to be answered. With a wrong link: once the
         downloader has hung up on the entry peer."""
         deadline = time.monotonic() + timeout
+        if self.scenario == "request-limit":
+            return self._wait_requests_settle(deadline)
         if self.scenario in REFUSALS:
             while time.monotonic() < deadline:
                 entry = self.obs.by_role("entry")
@@ -203,6 +218,22 @@ class FakeSwarm:
                 break
             time.sleep(0.05)
         return True
+
+    def _wait_requests_settle(self, deadline: float) -> bool:
+        """True once the downloader has asked the entry peer for blocks and then stopped for
+        REQUEST_LIMIT_SETTLE seconds (or broke a rule)."""
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            entry = self.obs.by_role("entry")
+            if any(c.violations for c in entry):
+                return True
+            count = sum(len(c.requests) for c in entry)
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif count and time.monotonic() - last_change >= REQUEST_LIMIT_SETTLE:
+                return True
+            time.sleep(0.05)
+        return False
 
     # -- the servers ----------------------------------------------------------------------------
     async def _main(self) -> None:
@@ -265,7 +296,7 @@ class FakeSwarm:
         writer.write(
             conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(meta.piece_count)))
         )
-        if role == "entry":
+        if role == "entry" and self.scenario != "request-limit":
             entries = tuple(
                 PeerEntry(peer_id=self.obs.peer_ids[r], host=self.host, port=self.obs.ports[r])
                 for r in ROLES
@@ -448,7 +479,7 @@ class FakeSwarm:
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter, req: Request
     ) -> None:
         meta = self.share.meta
-        if role == "silent":
+        if role == "silent" or self.scenario == "request-limit":
             return  # never answers: the downloader must get the block elsewhere (BEH-8)
         if role == "reject" or conn.am_choking:
             writer.write(conn.send(Reject(index=req.index, offset=req.offset, length=req.length)))
