@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="the target's KEEPALIVE_INTERVAL setting: run the FRAME-9 case (--strict) with it",
     )
+    p.add_argument(
+        "--upload-rate",
+        type=int,
+        metavar="BYTES",
+        help="the target's upload limit in bytes/s (start it with a small one): requests wait "
+        "in its queue, so the MSG-5 and MSG-6 cases can make them outstanding",
+    )
     p.add_argument("--spec", type=Path, help="spec/protocol.md to read requirements from")
     p.add_argument("-v", "--verbose", action="store_true", help="print the wire log as it happens")
     p.add_argument(
@@ -154,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         connection_limit=args.connection_limit,
         idle_timeout=args.idle_timeout,
         keepalive_interval=args.keepalive_interval,
+        upload_rate=args.upload_rate,
     )
     if args.replay:
         return replay_main(args.replay, opts)

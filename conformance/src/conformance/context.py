@@ -29,6 +29,7 @@ class Options:
     connection_limit: int | None = None  # the target's configured limit, if known
     idle_timeout: float | None = None  # the target's IDLE_TIMEOUT setting, if known
     keepalive_interval: float | None = None  # the target's KEEPALIVE_INTERVAL, if known
+    upload_rate: int | None = None  # the target's upload limit in bytes/s, if it has one
 
 
 @dataclass

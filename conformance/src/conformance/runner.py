@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import traceback
@@ -63,6 +64,10 @@ def opts_replay_dir(opts: Options) -> Path | None:
 
 def health_check(opts: Options, target: TargetInfo) -> str | None:
     """None if a fresh connection gets a handshake and a correct block; else what went wrong."""
+    if opts.upload_rate and target.pieces_held():
+        # a throttled target may still be paying for a block the case made it send
+        piece = target.summary.piece_length(target.pieces_held()[0])
+        opts = dataclasses.replace(opts, timeout=opts.timeout + 2 * piece / opts.upload_rate)
     trace = Trace(verbose=opts.verbose)
     ctx = CaseContext(opts=opts, target=target, rng=random.Random(1), trace=trace)
     try:

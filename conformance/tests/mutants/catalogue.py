@@ -33,6 +33,7 @@ class Mutant:
     suite_args: tuple[str, ...] = ()
     mode: str = "share"  # share: the suite tests it; get: it downloads from the serve swarm
     scenario: str = "swarm"  # the serve scenario a "get" mutant downloads from
+    node_args: tuple[str, ...] = ()  # more command-line options of the node
 
     @property
     def section(self) -> str:
@@ -567,6 +568,56 @@ def msg20() -> None:
 def msg4_rejects_dropped() -> None:
     """Rejects are never sent: a request the node will not serve gets no reply at all."""
     _rewrite_outbound_frames(lambda c, raw: b"" if P.msg_id(raw) == 0x05 else raw)
+
+
+# A throttled node holds the requests it has not served yet, and the suite, told its limit,
+# makes them outstanding: the only way a peer can see MSG-5 and MSG-6 of a node that otherwise
+# answers every request as soon as it reads it.
+_THROTTLED = {
+    "node_args": ("--max-upload-rate", "32768"),
+    "suite_args": ("--upload-rate", "32768"),
+}
+
+
+@mutant("msg6-duplicate-unchecked", ("MSG-6",), **_THROTTLED)
+def msg6() -> None:
+    """A request equal to one still outstanding is accepted (served twice)."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, triple: Any, requests: Any, incoming: bool) -> None:
+            if incoming and triple in requests:
+                return
+            orig(self, triple, requests, incoming)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_request", make)
+
+    def answer(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, asker: Any, triple: Any, incoming: bool) -> None:
+            if not incoming and triple not in asker.requests:
+                return  # the second reply to the duplicate
+            orig(self, asker, triple, incoming)
+
+        return check
+
+    P.wrap(_conn().Connection, "_answer", answer)
+
+
+@mutant("msg5-no-request-limit", ("MSG-5",), **_THROTTLED)
+def msg5() -> None:
+    """Any number of outstanding requests is accepted from a peer."""
+    _conn().MAX_PEER_REQUESTS = 1_000_000
+
+
+plain(
+    "benign-throttled",
+    (),
+    "Uploads limited to 32 KiB/s, the suite told so: the cases that plug its queue pass (only "
+    "they run: at that rate the health check's whole-piece fetch outlasts the suite's timeout).",
+    node_args=_THROTTLED["node_args"],
+    suite_args=(*_THROTTLED["suite_args"], "--select", "MSG-5,MSG-6"),
+)
 
 
 @mutant("msg12-unknown-cancel-fails", ("MSG-12",))

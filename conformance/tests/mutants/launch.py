@@ -25,6 +25,8 @@ def main() -> None:
     from p2pshare_cli.main import cli
 
     args = sys.argv[2:] + [arg for fault in mutant.faults for arg in ("--fault", fault)]
+    if sys.argv[2] == "share":
+        args += list(mutant.node_args)
     cli.main(args=args, prog_name="p2pshare")
 
 

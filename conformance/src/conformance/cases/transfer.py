@@ -14,6 +14,7 @@ from conformance.outcomes import Closed, Fail, Timeout, Unsupported
 from conformance.registry import case
 from conformance.session import (
     NOT_CHOKE,
+    Session,
     check_piece_hash,
     open_session,
     our_handshake,
@@ -234,22 +235,44 @@ def redundant_state_messages(ctx: CaseContext) -> None:
     sentinel(s)
 
 
+def plug(ctx: CaseContext, s: Session) -> list[tuple[int, int, int]]:
+    """With the target's upload limit known (--upload-rate), requests for more bytes than it
+    may send in 4 x --timeout: the requests written behind them wait in its queue, outstanding
+    (the token bucket of a throttled node lets at most a block and a burst go at once).
+    Without it, nothing: a target answering at once never holds a request."""
+    rate = ctx.opts.upload_rate
+    if not rate:
+        return []
+    index = verifiable_piece(ctx)
+    length = min(ctx.target.summary.piece_length(index), C.MAX_BLOCK_LENGTH)
+    budget = rate * 4 * ctx.opts.timeout + 2 * length
+    count = min(int(budget // length) + 1, C.MAX_PEER_REQUESTS // 8)
+    s.ensure_unchoked()
+    triples = [(index, k, length - k) for k in range(count)]  # distinct, overlapping
+    s.write(b"".join(craft.request(*t) for t in triples))
+    return triples
+
+
 @case("duplicate-request", section=SECTION, requirements=("MSG-6", "MSG-4"), kind="hostile")
 def duplicate_request(ctx: CaseContext) -> None:
     """The same triple twice in one write: UNEXPECTED_MESSAGE if the first was still
-    outstanding, else two replies (a target may answer before reading the second)."""
+    outstanding, else two replies (a target may answer before reading the second). With
+    --upload-rate the pair waits behind a plug of large requests, so the error is due."""
     s = open_session(ctx)
+    plugged = bool(plug(ctx, s))
     index, offset, length = probe_block(ctx)
     s.write(craft.request(index, offset, length) * 2)
     replies = 0
-    deadline = time.monotonic() + s.wire.timeout
+    deadline = time.monotonic() + s.wire.timeout * (5 if plugged else 1)
     while replies < 2:
         frame = s.wire.next_frame(deadline)
         if frame is None:
             raise Fail(
-                "closed without error",
+                "no error for a duplicate of a queued request"
+                if plugged and time.monotonic() >= deadline
+                else "closed without error",
                 expected="UNEXPECTED_MESSAGE or two replies [MSG-6]",
-                actual="EOF",
+                actual="nothing" if time.monotonic() >= deadline else "EOF",
             )
         if frame.name == "error":
             if frame.fields.get("code") != E.UNEXPECTED_MESSAGE:
@@ -257,8 +280,16 @@ def duplicate_request(ctx: CaseContext) -> None:
                     "wrong error", expected="UNEXPECTED_MESSAGE [MSG-6]", actual=frame.describe()
                 )
             return
-        if frame.name in ("piece", "reject"):
+        fields = frame.fields
+        key = (fields.get("index"), fields.get("offset"), fields.get("length"))
+        if frame.name in ("piece", "reject") and key == (index, offset, length):
             replies += 1
+    if plugged:
+        raise Fail(
+            "a duplicate of a request still queued behind the plug was served",
+            expected=f"UNEXPECTED_MESSAGE [MSG-6] (upload limit {ctx.opts.upload_rate} B/s)",
+            actual="two replies",
+        )
 
 
 def _range_error(ctx: CaseContext, message: bytes) -> None:
@@ -377,8 +408,10 @@ def unsolicited_reject(ctx: CaseContext) -> None:
 @case("request-flood", section=SECTION, requirements=("MSG-5", "MSG-4", "SEC-2"), kind="hostile")
 def request_flood(ctx: CaseContext) -> None:
     """Twice MAX_PEER_REQUESTS requests at once: each answered exactly once until the target
-    fails the connection with TOO_MANY_REQUESTS (the error may be lost to a TCP reset)."""
+    fails the connection with TOO_MANY_REQUESTS (the error may be lost to a TCP reset). With
+    --upload-rate they wait behind a plug of large requests, so the error is due."""
     s = open_session(ctx)
+    plugged = plug(ctx, s)
     summary = ctx.target.summary
     triples = []
     for i in range(2 * C.MAX_PEER_REQUESTS):
@@ -387,11 +420,17 @@ def request_flood(ctx: CaseContext) -> None:
         triples.append((index, (i // summary.piece_count) % plen, 1))
     triples = list(dict.fromkeys(triples))
     s.write(b"".join(craft.request(*t) for t in triples))
-    pending = set(triples)
+    pending = set(triples) | set(plugged)
     deadline = time.monotonic() + s.wire.timeout * 4
     while pending:
         frame = s.wire.next_frame(deadline)
         if frame is None:
+            if plugged and time.monotonic() >= deadline:
+                raise Fail(
+                    "no error although more than MAX_PEER_REQUESTS requests were queued",
+                    expected=f"TOO_MANY_REQUESTS [MSG-5] (upload limit {ctx.opts.upload_rate} B/s)",
+                    actual=f"{len(pending)} requests unanswered, no error",
+                )
             return
         if frame.name == "error":
             if frame.fields.get("code") != E.TOO_MANY_REQUESTS:
@@ -412,3 +451,9 @@ def request_flood(ctx: CaseContext) -> None:
                     actual=frame.describe(),
                 )
             pending.discard(key)
+    if plugged:
+        raise Fail(
+            "every request answered although more than MAX_PEER_REQUESTS were queued",
+            expected=f"TOO_MANY_REQUESTS [MSG-5] (upload limit {ctx.opts.upload_rate} B/s)",
+            actual=f"{len(triples) + len(plugged)} replies",
+        )
