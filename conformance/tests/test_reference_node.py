@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import NodeProcess
+from conftest import NodeProcess, shared_file
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +55,27 @@ def test_all_must_cases_pass(reference_node: NodeProcess, tmp_path: Path) -> Non
     cases = root.findall("./testsuite/testcase")
     assert len(cases) == len(doc["results"])
     assert not root.findall(".//failure") and not root.findall(".//error")
+
+
+def test_a_reference_node_serving_a_folder_passes(tmp_path: Path) -> None:
+    """The handshake, metainfo, transfer and tree sections against `p2pshare share FOLDER`:
+    the tree cases pass (not just 'unsupported'), and so does everything else they run."""
+    root = tmp_path / "folder"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "empty").mkdir()
+    shared_file(root, 70_000, "a.bin")
+    shared_file(root / "sub", 1_000, "b.txt")
+    shared_file(root / "sub" / "deeper", 0, "empty.txt")
+    node = NodeProcess(root, "--max-per-host", "100")
+    try:
+        report = tmp_path / "report.json"
+        args = [sys.executable, "-m", "conformance", "--target", node.link, "--json", str(report)]
+        for section in ("tree", "handshake", "metainfo", "transfer"):
+            args += ["--select", section]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=110)
+    finally:
+        node.stop()
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    results = {r["name"]: r["outcome"] for r in json.loads(report.read_text())["results"]}
+    assert results["tree/tree-summary-and-metainfo"] == "pass", results
+    assert results["tree/tree-files-match"] == "pass", results

@@ -21,6 +21,7 @@ from p2pshare_core.constants import (
 )
 from p2pshare_core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from p2pshare_core.events import Handshake
+from p2pshare_core.metafetch import MetainfoFetch
 from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.tree import (
     EMPTY_SHA1,
@@ -225,3 +226,17 @@ def test_helpers_refuse_what_does_not_fit() -> None:
         meta.corrupt_files([])
     with pytest.raises(ValueError):
         list(meta.spans(2, 2))
+
+
+def test_a_hostile_tree_is_refused_for_its_own_reason() -> None:
+    """A tree metainfo that hashes to the share ID but has a '..' path: the peers that sent
+    it are failed citing TREE-3, not 'does not match the share ID' [META-14, TREE-3]."""
+    blob = (
+        b"P2PT\x01" + bytes(8) + (16384).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\0\4evil"
+    )
+    blob += b"\0" + bytes(8) + EMPTY_SHA1 + b"\0\2.."
+    fetch = MetainfoFetch(None)
+    assert fetch.received(0, blob, b"p" * 20, 1)
+    meta, sources = fetch.assemble(hashlib.sha256(blob).digest())
+    assert meta is None and sources == {b"p" * 20}
+    assert fetch.problem is not None and fetch.problem.requirement == "TREE-3"

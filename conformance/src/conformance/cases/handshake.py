@@ -181,7 +181,13 @@ def share_mismatch(ctx: CaseContext) -> None:
 def summary_mismatch(ctx: CaseContext) -> None:
     """The right share ID with another file size, then another file_sha1: SHARE_MISMATCH."""
     _bad_handshake(ctx, E.SHARE_MISMATCH, file_size=ctx.target.summary.file_size + 1)
-    _bad_handshake(ctx, E.SHARE_MISMATCH, file_sha1=bytes(20))
+    summary = ctx.target.summary
+    if summary.is_tree:  # another tree tag that is still a valid one [TREE-8, TREE-9]
+        size = summary.metainfo_size
+        other_size = size + 1 if size < C.MAX_METAINFO_SIZE else size - 1
+        _bad_handshake(ctx, E.SHARE_MISMATCH, file_sha1=other_size.to_bytes(4, "big") + bytes(16))
+    else:
+        _bad_handshake(ctx, E.SHARE_MISMATCH, file_sha1=bytes(20))
     other = "other-" + ctx.target.summary.name if len(ctx.target.summary.name) < 240 else "x.bin"
     _bad_handshake(ctx, E.SHARE_MISMATCH, name=other)
     size = ctx.target.summary.piece_size

@@ -106,7 +106,7 @@ def cli() -> None:
 
     \b
     p2pshare demo                      watch a swarm of local peers share a file
-    p2pshare share FILE                seed FILE and print its link
+    p2pshare share FILE|FOLDER         seed it and print its link
     p2pshare get LINK                  download (and then seed) what LINK names
     """
 
@@ -208,7 +208,11 @@ def share(
     max_upload_rate: int | None,
     faults: tuple[str, ...],
 ) -> None:
-    """Seed PATH: print its share link and serve it until Ctrl-C."""
+    """Seed PATH (a file, or a folder and everything in it): print its link, serve until Ctrl-C.
+
+    A folder is shared as one share: its regular files and empty folders, never following a
+    symbolic link inside it (those are skipped, with a warning). `get` recreates it.
+    """
     if piece_size is not None and not is_valid_piece_size(piece_size):
         raise click.BadParameter(
             f"{piece_size} is not a power of two between 16KiB and 64MiB", param_hint="--piece-size"
@@ -276,7 +280,12 @@ def share(
     is_flag=True,
     help="After the download, seed until Ctrl-C (no ratio, time or idle limit).",
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing file of the same name.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite an existing file of the same name (a folder share: move each of its files "
+    "into the existing folder, replacing files of the same path, keeping everything else).",
+)
 @click.option(
     "--max-download-rate",
     callback=_size,

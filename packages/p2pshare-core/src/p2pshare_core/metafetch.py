@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from .constants import METAINFO_CHUNK_SIZE
-from .errors import RemoteProtocolError
+from .errors import ErrorCode, RemoteProtocolError
 from .events import MetainfoData, MetainfoReject
 from .metainfo import Metainfo, ShareSummary
 
@@ -29,6 +29,7 @@ class MetainfoFetch:
     def __init__(self, metainfo: Metainfo | None) -> None:
         self.blob: bytes | None = metainfo.encode() if metainfo is not None else None
         self.missing: list[int] = []  # chunks nobody is fetching (popped from the end)
+        self.problem: RemoteProtocolError | None = None  # why the last assembly was refused
         self._chunks: dict[int, bytes] = {}
         self._sources: set[bytes] = set()
 
@@ -69,11 +70,16 @@ class MetainfoFetch:
         self._chunks.clear()
         sources, self._sources = self._sources, set()
         meta: Metainfo | None = None
+        self.problem = RemoteProtocolError(
+            ErrorCode.BAD_METAINFO, "META-14", "metainfo does not match the share ID"
+        )
         if hashlib.sha256(blob).digest() == share_id:
             try:
                 meta = Metainfo.decode(blob)
-            except RemoteProtocolError:
-                meta = None  # hash matched but does not parse: the share ID itself is bad
+            except RemoteProtocolError as err:
+                # hash matched but does not parse: the share ID itself is bad, and the reason
+                # (a path with '..', a name collision [TREE-3, TREE-5]) is the one to report
+                self.problem = err
         if meta is not None:
             self.blob = blob
             self.missing = []

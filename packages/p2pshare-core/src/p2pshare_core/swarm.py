@@ -856,10 +856,8 @@ class Swarm:
             self._meta.start(summary)
             for pid in sorted(sources):
                 bad = self._by_peer_id.get(pid)
-                if bad is not None:
-                    err = RemoteProtocolError(
-                        ErrorCode.BAD_METAINFO, "META-14", "metainfo does not match the share ID"
-                    )
+                err = self._meta.problem
+                if bad is not None and err is not None:
                     self._drop(bad, err.code, f"[{err.requirement}] {err.reason}", now, error=err)
             if not any(p.ready for p in self._peers.values()):
                 # Nobody left vouches for the handshake summary (only the metainfo could have
