@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,10 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+
+import annotate  # noqa: E402
+import specdoc  # noqa: E402
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -147,38 +151,14 @@ def protocol_page() -> str:
     text = (ROOT / "spec" / "protocol.md").read_text(encoding="utf-8")
     note = (
         '!!! note "Generated"\n    This page is `spec/protocol.md`, the normative text, '
-        "copied verbatim at build time.\n\n"
+        "copied verbatim at build time. Every requirement has a stable anchor: "
+        "`#hs-5` is HS-5.\n\n"
     )
     head, _, rest = text.partition("\n")
-    return f"{head}\n\n{note}{rest}"
+    return f"{head}\n\n{note}{specdoc.with_anchors(rest)}"
 
 
 # --- wire format from the vectors -----------------------------------------------------------
-
-
-def _field_rows(message_id: int, frame: bytes) -> list[tuple[int, bytes, str, str]]:
-    """Split one frame into (offset, bytes, field, value) rows using the construct declaration."""
-    from construct import Container
-    from p2pshare_core.codec import PAYLOADS
-
-    rows: list[tuple[int, bytes, str, str]] = [
-        (0, frame[:4], "length", str(int.from_bytes(frame[:4], "big"))),
-        (4, frame[4:5], "id", f"0x{message_id:02x}"),
-    ]
-    struct = PAYLOADS[message_id]
-    stream = io.BytesIO(frame[5:])
-    context = Container(_parsing=True, _building=False, _sizing=False, _params=Container())
-    context._root = context
-    for sub in struct.subcons:  # type: ignore[attr-defined]
-        start = stream.tell()
-        value = sub._parsereport(stream, context, "(docs)")
-        end = stream.tell()
-        if sub.name:
-            context[sub.name] = value
-        if end == start:
-            continue
-        rows.append((5 + start, frame[5 + start : 5 + end], sub.name or "", _show(value)))
-    return rows
 
 
 def _rows_for(frame: bytes, skipped: bool = False) -> list[tuple[int, bytes, str, str]]:
@@ -199,16 +179,7 @@ def _rows_for(frame: bytes, skipped: bool = False) -> list[tuple[int, bytes, str
             if len(frame) > 4 + length
             else []
         )
-    return _field_rows(frame[4], frame)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bytes):
-        text = value.hex()
-        return f"`{text[:48]}…` ({len(value)} bytes)" if len(text) > 48 else f"`{text}`"
-    if isinstance(value, list):
-        return f"{len(value)} entries"
-    return f"`{value}`"
+    return annotate.field_rows(frame[4], frame)
 
 
 def _hexdump(data: bytes) -> str:
