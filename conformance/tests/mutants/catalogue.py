@@ -1145,6 +1145,27 @@ def get_no_request_limit() -> None:
     picker.MAX_PEER_REQUESTS = _NO_DEPTH_LIMIT  # type: ignore[attr-defined]
 
 
+@mutant("get-metainfo-unverified", ("META-14",), mode="get", scenario="bad-metainfo")
+def get_metainfo_unverified() -> None:
+    """A downloader that takes the assembled metainfo as it decodes, without checking that its
+    SHA-256 is the share ID."""
+    from p2pshare_core import metafetch
+    from p2pshare_core.metainfo import Metainfo
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def assemble(self: Any, share_id: bytes | None) -> Any:
+            blob = b"".join(self._chunks[i] for i in range(len(self._chunks)))
+            try:
+                real = Metainfo.decode(blob).share_id
+            except Exception:
+                real = share_id
+            return orig(self, real)
+
+        return assemble
+
+    P.wrap(metafetch.MetainfoFetch, "assemble", make)
+
+
 @mutant("get-handshake-summary-altered", ("HS-16",), mode="get")
 def get_handshake_summary_altered() -> None:
     """A downloader whose handshake does not echo the summary it learned from the acceptor's
@@ -1214,6 +1235,20 @@ plain(
     (),
     "The reference downloader itself, judged by every serve case (strict).",
     mode="get",
+)
+plain(
+    "benign-get-request-limit",
+    (),
+    "The reference downloader against a peer that answers no request: it stays within MSG-5.",
+    mode="get",
+    scenario="request-limit",
+)
+plain(
+    "benign-get-bad-metainfo",
+    (),
+    "The reference downloader offered a spoiled metainfo: it refuses it (META-14).",
+    mode="get",
+    scenario="bad-metainfo",
 )
 plain(
     "benign-never-unchokes",

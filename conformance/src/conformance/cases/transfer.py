@@ -10,6 +10,7 @@ from conformance import craft
 from conformance.cases._util import E, expect_error_close, probe_block, read_handshake, sentinel
 from conformance.context import CaseContext
 from conformance.expect import ExpectMessage
+from conformance.frames import Received
 from conformance.outcomes import Closed, Fail, Timeout, Unsupported
 from conformance.registry import case
 from conformance.session import (
@@ -109,13 +110,18 @@ def starts_choked(ctx: CaseContext) -> None:
     wire.expect(ExpectMessage(("bitfield",), skip=("keepalive",)))
     reply = wire.expect(ExpectMessage(("piece", "reject"), (("index", index), ("offset", offset))))
     assert reply is not None
-    names = [f.name for f in wire.received]
+    _no_data_while_choked(
+        reply,
+        [f.name for f in wire.received],
+        "data served to a peer that was never unchoked",
+        "reject, or unchoke before the piece [MSG-14, MSG-7]",
+    )
+
+
+def _no_data_while_choked(reply: Received, names: list[str], what: str, expected: str) -> None:
+    """Fail when `reply` is a piece with no unchoke before it among the frames `names`."""
     if reply.name == "piece" and "unchoke" not in names[: names.index("piece")]:
-        raise Fail(
-            "data served to a peer that was never unchoked",
-            expected="reject, or unchoke before the piece [MSG-14, MSG-7]",
-            actual=" ".join(names),
-        )
+        raise Fail(what, expected=expected, actual=" ".join(names))
 
 
 @case("unchoke-after-interested", section=SECTION, requirements=("MSG-19",), level="SHOULD")
@@ -173,13 +179,12 @@ def choked_request_rejected(ctx: CaseContext) -> None:
             actual=exc.actual,
         ) from exc
     assert reply is not None
-    names = [f.name for f in choked.wire.received[seen:]]
-    if reply.name == "piece" and "unchoke" not in names[: names.index("piece")]:
-        raise Fail(
-            "data served to a peer the target chokes",
-            expected=f"reject({index}, 0, {length}) [MSG-7]",
-            actual=" ".join(names),
-        )
+    _no_data_while_choked(
+        reply,
+        [f.name for f in choked.wire.received[seen:]],
+        "data served to a peer the target chokes",
+        f"reject({index}, 0, {length}) [MSG-7]",
+    )
 
 
 @case("unadvertised-piece-rejected", section=SECTION, requirements=("MSG-7", "BF-5"))

@@ -91,6 +91,25 @@ def request_limit(obs: Observation) -> None:
         raise Unsupported("the downloader requested no block from the peer that unchoked it")
 
 
+@case("metainfo-verified", section=SECTION, requirements=("META-14",), kind="serve")
+def metainfo_verified(obs: Observation) -> None:
+    """The entry peer serves a metainfo that decodes but does not hash to the share ID: the
+    downloader discards it and fails that connection with BAD_METAINFO."""
+    if obs.scenario != "bad-metainfo":
+        raise Unsupported("run `serve --scenario bad-metainfo` to judge this")
+    spoiled = [c for c in obs.by_role("entry") if c.bad_metainfo_served]
+    if not spoiled:
+        raise Unsupported("the downloader fetched no metainfo from the entry peer")
+    for c in spoiled:
+        if c.their_error is None or c.their_error.code != 13:
+            got = "no error" if c.their_error is None else f"error code {c.their_error.code}"
+            raise Fail(
+                "a metainfo whose SHA-256 is not the share ID was not refused",
+                expected="BAD_METAINFO and close [META-14]",
+                actual=got,
+            )
+
+
 @case(
     "completes",
     section=SECTION,

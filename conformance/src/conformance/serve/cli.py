@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         "HOST:PORT link whose peer's handshake names ../escape.bin (HS-10); tree: the "
         "swarm serves a folder (TREE); tree-*: a hostile folder the downloader must refuse; "
         "request-limit: a share of 1024 pieces whose one peer answers no request, to see the "
-        "downloader's request limit (MSG-5)",
+        "downloader's request limit (MSG-5); bad-metainfo: the entry peer serves a "
+        "metainfo that does not hash to the share ID (META-14)",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")

@@ -51,15 +51,25 @@ from conformance import craft
 from conformance.serve.trees import HOSTILE_TREES, hostile_tree
 
 ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
-SCENARIOS = ("swarm", "wrong-link", "unsafe-name", "tree", "request-limit", *HOSTILE_TREES)
+SCENARIOS = (
+    "swarm",
+    "wrong-link",
+    "unsafe-name",
+    "tree",
+    "request-limit",
+    "bad-metainfo",
+    *HOSTILE_TREES,
+)
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
 unsafe-name: a bare HOST:PORT link, and the entry peer's handshake names "../escape.bin" (the
 downloader learns the share from that handshake, so only its own HS-10 check can refuse it);
 tree: the swarm serves a directory tree (spec 8.7); tree-*: the entry peer serves a hostile
 tree metainfo (trees.py) that hashes to the link's share ID, which the downloader must refuse;
 request-limit: a share of twice MAX_PEER_REQUESTS pieces whose only peer, the entry, unchokes
-and then answers no block request, so requests pile up until the downloader's limit (MSG-5)."""
-REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
+and then answers no block request, so requests pile up until the downloader's limit (MSG-5);
+bad-metainfo: the entry peer serves a metainfo whose piece hashes are spoiled (it still
+decodes, its SHA-256 is not the share ID), the mirror the true one (META-14)."""
+REFUSALS = ("wrong-link", "unsafe-name", "bad-metainfo", *HOSTILE_TREES)
 """Scenarios that end when the downloader hangs up on the entry peer."""
 
 REQUEST_LIMIT_SETTLE = 1.5  # seconds without a new request: the downloader has stopped asking
@@ -111,6 +121,7 @@ class ConnLog:
     fetched_back: list[tuple[int, bool]] = field(default_factory=list)  # index, hash ok
     max_outstanding: int = 0
     asked: int = 0  # requests and metainfo requests received
+    bad_metainfo_served: int = 0  # chunks of a spoiled metainfo sent (bad-metainfo scenario)
     closed: bool = False
 
 
@@ -269,6 +280,8 @@ class FakeSwarm:
             await self._session(role, log, reader, writer)
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # the swarm is stopping: end quietly (a cancelled handler prints a traceback)
         finally:
             log.closed = True
             writer.close()
@@ -464,6 +477,9 @@ class FakeSwarm:
             log.fetched_back.append((event.index, True))
         elif isinstance(event, MetainfoRequest):
             blob = self.share.blob
+            if self.scenario == "bad-metainfo" and role == "entry":
+                blob = blob[:-32] + bytes(b ^ 0x5A for b in blob[-32:])  # the last piece hash
+                log.bad_metainfo_served += 1
             if event.chunk < chunk_count(len(blob)):
                 lo, hi = chunk_bounds(len(blob), event.chunk)
                 writer.write(
