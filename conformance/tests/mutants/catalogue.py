@@ -1166,6 +1166,45 @@ def get_metainfo_unverified() -> None:
     P.wrap(metafetch.MetainfoFetch, "assemble", make)
 
 
+_SHORT_REQUEST_TIMEOUT = {"request_timeout": 1.0}
+
+
+@mutant(
+    "get-forgets-timed-out-requests",
+    ("MSG-21",),
+    mode="get",
+    scenario="late-replies",
+    tunables=_SHORT_REQUEST_TIMEOUT,
+)
+def get_forgets_timed_out_requests() -> None:
+    """A downloader that forgets a request once its REQUEST_TIMEOUT has passed, so the late
+    reply fails the connection as UNSOLICITED."""
+    import time
+
+    def sending(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def send_requests(self: Any, blocks: Any) -> bytes:
+            blocks = list(blocks)
+            data = orig(self, blocks)
+            sent = self.__dict__.setdefault("_mutant_sent", {})
+            sent.update(dict.fromkeys(map(tuple, blocks), time.monotonic()))
+            return bytes(data)
+
+        return send_requests
+
+    def answering(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def answer(self: Any, asker: Any, triple: Any, incoming: bool) -> None:
+            sent = self.__dict__.get("_mutant_sent", {}).get(tuple(triple))
+            timeout = _SHORT_REQUEST_TIMEOUT["request_timeout"]
+            if incoming and sent is not None and time.monotonic() - sent > timeout:
+                asker.requests.discard(triple)  # given up on: forgotten
+            orig(self, asker, triple, incoming)
+
+        return answer
+
+    P.wrap(_conn().Connection, "send_requests", sending)
+    P.wrap(_conn().Connection, "_answer", answering)
+
+
 @mutant("get-handshake-summary-altered", ("HS-16",), mode="get")
 def get_handshake_summary_altered() -> None:
     """A downloader whose handshake does not echo the summary it learned from the acceptor's
@@ -1242,6 +1281,14 @@ plain(
     "The reference downloader against a peer that answers no request: it stays within MSG-5.",
     mode="get",
     scenario="request-limit",
+)
+plain(
+    "benign-get-late-replies",
+    (),
+    "The reference downloader (REQUEST_TIMEOUT 1 s) answered a second after it gave up.",
+    mode="get",
+    scenario="late-replies",
+    tunables=_SHORT_REQUEST_TIMEOUT,
 )
 plain(
     "benign-get-bad-metainfo",

@@ -154,7 +154,13 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
         )
 
     try:
-        obs = run_serve(size=512 * 1024, timeout=20, on_link=launch, scenario=mutant.scenario)
+        obs = run_serve(
+            size=512 * 1024,
+            timeout=20,
+            on_link=launch,
+            scenario=mutant.scenario,
+            request_timeout=mutant.tunables.get("request_timeout", 30.0),
+        )
     finally:
         for proc in procs:
             if proc.poll() is None:

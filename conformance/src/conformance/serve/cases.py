@@ -100,13 +100,32 @@ def metainfo_verified(obs: Observation) -> None:
     spoiled = [c for c in obs.by_role("entry") if c.bad_metainfo_served]
     if not spoiled:
         raise Unsupported("the downloader fetched no metainfo from the entry peer")
-    for c in spoiled:
-        if c.their_error is None or c.their_error.code != 13:
-            got = "no error" if c.their_error is None else f"error code {c.their_error.code}"
+    # (the downloader may redial the entry peer: the last connection may end with the run)
+    errors = [c.their_error.code for c in spoiled if c.their_error is not None]
+    if any(code != 13 for code in errors) or 13 not in errors:
+        raise Fail(
+            "a metainfo whose SHA-256 is not the share ID was not refused",
+            expected="BAD_METAINFO and close [META-14]",
+            actual=f"error codes {errors} on {len(spoiled)} connection(s)",
+        )
+
+
+@case("late-reply-accepted", section=SECTION, requirements=("MSG-21", "MSG-10"), kind="serve")
+def late_reply_accepted(obs: Observation) -> None:
+    """Every reply comes after the downloader's REQUEST_TIMEOUT: the requests are still
+    outstanding, so the downloader may drop the data but never fails the connection with
+    UNSOLICITED."""
+    if obs.scenario != "late-replies":
+        raise Unsupported("run `serve --scenario late-replies --request-timeout S` to judge this")
+    late = [c for c in obs.by_role("entry") if c.late_sent]
+    if not late:
+        raise Unsupported("the downloader requested no block, or hung up before any late reply")
+    for c in late:
+        if c.their_error is not None and c.their_error.code == 8:
             raise Fail(
-                "a metainfo whose SHA-256 is not the share ID was not refused",
-                expected="BAD_METAINFO and close [META-14]",
-                actual=got,
+                "a late reply to an outstanding request was called unsolicited",
+                expected="no UNSOLICITED for a request given up on [MSG-21]",
+                actual=f"error UNSOLICITED: {c.their_error.reason}",
             )
 
 

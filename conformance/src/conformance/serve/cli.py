@@ -52,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         "swarm serves a folder (TREE); tree-*: a hostile folder the downloader must refuse; "
         "request-limit: a share of 1024 pieces whose one peer answers no request, to see the "
         "downloader's request limit (MSG-5); bad-metainfo: the entry peer serves a "
-        "metainfo that does not hash to the share ID (META-14)",
+        "metainfo that does not hash to the share ID (META-14); late-replies: the entry "
+        "peer answers each request a second after --request-timeout (MSG-21)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="the downloader's REQUEST_TIMEOUT (default 30; start it with a short one): with "
+        "--scenario late-replies every reply comes a second after it",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")
@@ -103,6 +112,7 @@ def run_serve(
     timeout: float = 120.0,
     on_link: Callable[[str], None] | None = None,
     scenario: str = "swarm",
+    request_timeout: float = 30.0,
 ) -> Observation:
     """Start the swarm, hand the link to `on_link`, wait for completion, stop, return."""
     if scenario == "tree":
@@ -110,7 +120,9 @@ def run_serve(
         share = GeneratedShare(whole, meta)
     else:
         share = generate_share(scenario_size(scenario, size, piece_size), piece_size, seed)
-    swarm = FakeSwarm(share, host=host, entry_port=port, scenario=scenario)
+    swarm = FakeSwarm(
+        share, host=host, entry_port=port, scenario=scenario, request_timeout=request_timeout
+    )
     swarm.start()
     try:
         if on_link is not None:
@@ -141,6 +153,7 @@ def serve_main(argv: list[str]) -> int:
         size=args.size,
         piece_size=args.piece_size,
         scenario=args.scenario,
+        request_timeout=args.request_timeout,
         seed=args.seed,
         timeout=args.timeout,
         on_link=announce,

@@ -58,6 +58,7 @@ SCENARIOS = (
     "tree",
     "request-limit",
     "bad-metainfo",
+    "late-replies",
     *HOSTILE_TREES,
 )
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
@@ -68,11 +69,17 @@ tree metainfo (trees.py) that hashes to the link's share ID, which the downloade
 request-limit: a share of twice MAX_PEER_REQUESTS pieces whose only peer, the entry, unchokes
 and then answers no block request, so requests pile up until the downloader's limit (MSG-5);
 bad-metainfo: the entry peer serves a metainfo whose piece hashes are spoiled (it still
-decodes, its SHA-256 is not the share ID), the mirror the true one (META-14)."""
-REFUSALS = ("wrong-link", "unsafe-name", "bad-metainfo", *HOSTILE_TREES)
+decodes, its SHA-256 is not the share ID) and lists no other peer (META-14); late-replies:
+the entry peer, the only one, answers every block request a second after the downloader's
+REQUEST_TIMEOUT (told with request_timeout), so the downloader has given up on each (MSG-21)."""
+REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
 """Scenarios that end when the downloader hangs up on the entry peer."""
 
 REQUEST_LIMIT_SETTLE = 1.5  # seconds without a new request: the downloader has stopped asking
+LATE_BY = 1.0  # late-replies: seconds after the downloader's REQUEST_TIMEOUT a reply leaves
+LATE_SETTLE = 1.0  # late-replies: seconds to watch the downloader after the first late reply
+QUIET = ("request-limit", "late-replies", "bad-metainfo")
+"""Scenarios whose entry peer lists no other peer (so the downloader has only it to ask)."""
 
 
 def scenario_size(scenario: str, size: int, piece_size: int) -> int:
@@ -122,6 +129,7 @@ class ConnLog:
     max_outstanding: int = 0
     asked: int = 0  # requests and metainfo requests received
     bad_metainfo_served: int = 0  # chunks of a spoiled metainfo sent (bad-metainfo scenario)
+    late_sent: list[float] = field(default_factory=list)  # when late replies left
     closed: bool = False
 
 
@@ -153,10 +161,12 @@ class FakeSwarm:
         host: str = "127.0.0.1",
         entry_port: int = 0,
         scenario: str = "swarm",
+        request_timeout: float = 30.0,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
         self.scenario = scenario
+        self.request_timeout = request_timeout  # the downloader's, for late-replies
         self.share = share
         self.host = host
         self.entry_port = entry_port
@@ -206,6 +216,10 @@ class FakeSwarm:
         deadline = time.monotonic() + timeout
         if self.scenario == "request-limit":
             return self._wait_requests_settle(deadline)
+        if self.scenario == "late-replies":
+            return self._wait_for(deadline, self._late_replies_watched)
+        if self.scenario == "bad-metainfo":
+            return self._wait_for(deadline, self._spoiled_connection_closed)
         if self.scenario in REFUSALS:
             while time.monotonic() < deadline:
                 entry = self.obs.by_role("entry")
@@ -245,6 +259,27 @@ class FakeSwarm:
                 return True
             time.sleep(0.05)
         return False
+
+    @staticmethod
+    def _wait_for(deadline: float, done: Callable[[], bool]) -> bool:
+        while time.monotonic() < deadline:
+            if done():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _spoiled_connection_closed(self) -> bool:
+        """bad-metainfo: a connection that was sent the spoiled metainfo has ended."""
+        return any(c.closed for c in self.obs.by_role("entry") if c.bad_metainfo_served)
+
+    def _late_replies_watched(self) -> bool:
+        """late-replies: LATE_SETTLE seconds after the first late reply left (or the downloader
+        hung up on every connection that got one)."""
+        late = [c for c in self.obs.by_role("entry") if c.late_sent]
+        if not late:
+            return False
+        first = min(t for c in late for t in c.late_sent)
+        return time.monotonic() - first >= LATE_SETTLE or all(c.closed for c in late)
 
     # -- the servers ----------------------------------------------------------------------------
     async def _main(self) -> None:
@@ -309,7 +344,7 @@ class FakeSwarm:
         writer.write(
             conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(meta.piece_count)))
         )
-        if role == "entry" and self.scenario != "request-limit":
+        if role == "entry" and self.scenario not in QUIET:
             entries = tuple(
                 PeerEntry(peer_id=self.obs.peer_ids[r], host=self.host, port=self.obs.ports[r])
                 for r in ROLES
@@ -497,6 +532,9 @@ class FakeSwarm:
         meta = self.share.meta
         if role == "silent" or self.scenario == "request-limit":
             return  # never answers: the downloader must get the block elsewhere (BEH-8)
+        if self.scenario == "late-replies" and not conn.am_choking:
+            self._answer_late(log, conn, writer, req)
+            return
         if role == "reject" or conn.am_choking:
             writer.write(conn.send(Reject(index=req.index, offset=req.offset, length=req.length)))
             return
@@ -512,6 +550,27 @@ class FakeSwarm:
             data = bytes(b ^ 0x5A for b in data)
         log.served.append((time.monotonic(), req.index, good))
         writer.write(conn.send(Piece(index=req.index, offset=req.offset, data=data)))
+
+    def _answer_late(
+        self, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter, req: Request
+    ) -> None:
+        """Send the block LATE_BY seconds after the downloader's REQUEST_TIMEOUT has passed."""
+        meta = self.share.meta
+        start = meta.piece_offset(req.index) + req.offset
+        piece = Piece(
+            index=req.index, offset=req.offset, data=self.share.data[start : start + req.length]
+        )
+
+        def send() -> None:
+            if log.closed or writer.is_closing():
+                return
+            try:
+                writer.write(conn.send(piece))
+            except LocalProtocolError:
+                return  # the connection failed meanwhile
+            log.late_sent.append(time.monotonic())
+
+        asyncio.get_running_loop().call_later(self.request_timeout + LATE_BY, send)
 
     def _fetch_back(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter
