@@ -19,6 +19,7 @@ from conformance.report import (
     junit_xml,
     requirement_table,
     section_table,
+    spec_link,
     summary_line,
     write_json,
 )
@@ -162,6 +163,8 @@ def test_json_report_and_text_summary(tmp_path: Path) -> None:
         "error": 1,
     }
     assert doc["results"][1]["expected"] == "x"
+    cited = {rid for r in _results() for rid in r.requirements}
+    assert cited and doc["spec_links"] == {rid: spec_link(rid) for rid in cited}
     assert "FAILED: 5 cases" in summary_line(_results(), 1.5)
     assert section_table(_results()).splitlines()[2].split()[:3] == ["a", "1", "1"]
 
@@ -217,6 +220,7 @@ def test_report_leads_with_the_first_specific_failure() -> None:
     assert text.splitlines()[0].startswith("First specific failure: b/specific [MSG-3]; 6 more")
     assert text.index("b/specific") < text.index("a/h1")
     assert "HEALTH ONLY (5 more): c/h0" in text
+    assert "spec:     reference/protocol.html#msg-3 (docs site)" in text
     table = requirement_table(results)
     assert "MSG-3      FAIL        b/specific (fail)" in table
     assert "FRAME-1    pass        a/ok" in table

@@ -31,8 +31,11 @@ def anchor(requirement: str) -> str:
 
 def with_anchors(text: str) -> str:
     """The spec's markdown, each requirement's bold tag given its id (attr_list), and each ID in
-    the requirements index linked to it."""
+    the requirements index linked to it. The text itself is unchanged."""
     text = REQUIREMENT.sub(lambda m: f"**[{m[1]}]**{{ #{anchor(m[1])} }}", text)
+    # "[RFC 2119] [RFC 8174]" is a citation, not a reference-style link: escaped, it renders
+    # the same and no link resolver looks for a target named "RFC 8174".
+    text = text.replace("[RFC ", "\\[RFC ")
     return re.sub(
         r"^\| ([A-Z]+-\d+) \|",
         lambda m: f"| [{m[1]}](#{anchor(m[1])}) |",

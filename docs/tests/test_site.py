@@ -188,3 +188,12 @@ def test_every_requirement_has_a_stable_anchor_on_the_rendered_spec(site: Path) 
     page = (site / "reference" / "protocol.html").read_text("utf-8")
     missing = [r for r in requirements if f'id="{r.lower()}"' not in page]
     assert len(requirements) > 100 and missing == []
+
+
+def test_the_conformance_report_links_resolve_on_the_site(site: Path) -> None:
+    from conformance.report import spec_link
+
+    spec = (ROOT / "spec" / "protocol.md").read_text("utf-8")
+    for requirement in set(re.findall(r"\*\*\[([A-Z]+-\d+)\]\*\*", spec)):
+        page, _, fragment = spec_link(requirement).partition("#")
+        assert f'id="{fragment}"' in (site / page).read_text("utf-8"), requirement

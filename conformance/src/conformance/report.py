@@ -38,6 +38,16 @@ def section_table(results: list[CaseResult]) -> str:
     return "\n".join(lines)
 
 
+# Where a requirement is explained: its anchor on the docs site's rendered spec (`make docs`;
+# docs/hooks/specdoc.py gives every requirement the anchor of its lowercased ID).
+SPEC_PAGE = "reference/protocol.html"
+
+
+def spec_link(requirement: str) -> str:
+    """HS-5 -> reference/protocol.html#hs-5, relative to the docs site's root."""
+    return f"{SPEC_PAGE}#{requirement.lower()}"
+
+
 HEALTH_PREFIX = "target unhealthy after this case"
 
 
@@ -68,6 +78,9 @@ def failure_details(results: list[CaseResult]) -> str:
     for r in specific + health[:1]:
         lines.append(f"{r.outcome.value.upper()}: {r.name} [{', '.join(r.requirements)}]")
         lines.append(f"    {r.message}")
+        if r.requirements:
+            links = " ".join(spec_link(rid) for rid in r.requirements)
+            lines.append(f"    spec:     {links} (docs site)")
         if r.expected:
             lines.append(f"    expected: {r.expected}")
         if r.actual:
@@ -199,5 +212,6 @@ def write_json(
             rid: [{"case": c.name, "outcome": c.outcome.value} for c in cases]
             for rid, cases in by_requirement(results).items()
         },
+        "spec_links": {rid: spec_link(rid) for rid in by_requirement(results)},
     }
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
