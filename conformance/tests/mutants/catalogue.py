@@ -100,7 +100,7 @@ _FIXED = {0x02: 4, 0x03: 12, 0x05: 12, 0x06: 12, 0x07: 0, 0x08: 0, 0x09: 0, 0x0A
 # --- FRAME ----------------------------------------------------------------------------------
 
 
-@mutant("frame3-no-size-limit", ("FRAME-3",))
+@mutant("frame3-no-size-limit", ("FRAME-3", "SEC-2"))
 def frame3() -> None:
     """Lengths over MAX_FRAME_LENGTH are buffered like any frame (no FRAME_TOO_LARGE)."""
     _conn().MAX_FRAME_LENGTH = 0xFFFF_FFFF
@@ -604,7 +604,7 @@ def msg6() -> None:
     P.wrap(_conn().Connection, "_answer", answer)
 
 
-@mutant("msg5-no-request-limit", ("MSG-5",), **_THROTTLED)
+@mutant("msg5-no-request-limit", ("MSG-5", "SEC-2"), **_THROTTLED)
 def msg5() -> None:
     """Any number of outstanding requests is accepted from a peer."""
     _conn().MAX_PEER_REQUESTS = 1_000_000
@@ -851,7 +851,7 @@ def msg14() -> None:
 # --- PEX / DUP ------------------------------------------------------------------------------
 
 
-@mutant("pex2-no-entry-limit", ("PEX-2",))
+@mutant("pex2-no-entry-limit", ("PEX-2", "SEC-2"))
 def pex2() -> None:
     """Peers messages with more than 50 entries are accepted."""
     _conn().MAX_PEX_ENTRIES = 255
@@ -1027,11 +1027,51 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 plain(
     "dup7-no-connection-limit",
-    ("DUP-7",),
+    ("DUP-7", "SEC-2"),
     "No connection limit (the suite is told the reference's 50).",
     tunables={"max_connections": 1_000_000},
     quick=True,
 )
+
+
+@mutant("sec3-crash-on-early-close", ("SEC-3",))
+def sec3() -> None:
+    """The node process dies when a peer closes a connection before its handshake arrived."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def receive_data(self: Any, data: Any) -> None:
+            if not data and self.their_handshake is None and not self.buffered:
+                os._exit(70)
+            orig(self, data)
+
+        return receive_data
+
+    P.wrap(_conn().Connection, "receive_data", make)
+
+
+@mutant(
+    "sec7-handshaking-takes-a-slot",
+    ("SEC-7",),
+    tunables={"max_connections": 10},
+    suite_args=("--connection-limit", "10"),
+)
+def sec7() -> None:
+    """Inbound connections still in their handshake count against the peer limit."""
+    from p2pshare_core.errors import ErrorCode
+
+    sm = _swarm()
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def make_room(self: Any, peer: Any, now: float) -> bool:
+            if len(self._peers) > self.config.max_connections:
+                self._drop(peer, ErrorCode.TOO_MANY_CONNECTIONS, "full", now)
+                return False
+            return bool(orig(self, peer, now))
+
+        return make_room
+
+    P.wrap(sm.Swarm, "_make_room", make)
+
 
 _TIMERS = (
     "--strict",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+from p2pshare_core.constants import MAX_HANDSHAKING
+
 from conformance import craft
 from conformance.cases._util import E, read_handshake, sentinel
 from conformance.context import CaseContext
@@ -71,9 +73,11 @@ def half_open_then_close(ctx: CaseContext) -> None:
 
 @case("half-open-takes-no-slot", section=SECTION, requirements=("SEC-7",), kind="hostile")
 def half_open_takes_no_slot(ctx: CaseContext) -> None:
-    """10 connections that never send their handshake do not keep a full session out: it
-    gets its handshake, its bitfield and an answer to a request while they stay open."""
-    idle = [ctx.connect() for _ in range(10)]
+    """As many connections as the target's peer limit (--connection-limit; else 10, at most
+    MAX_HANDSHAKING) that never send their handshake do not keep a full session out: it gets
+    its handshake, its bitfield and an answer to a request while they stay open."""
+    count = min(ctx.opts.connection_limit or 10, MAX_HANDSHAKING)
+    idle = [ctx.connect() for _ in range(count)]
     try:
         for wire in idle:
             read_handshake(wire)
