@@ -40,9 +40,6 @@ EXEMPT: dict[str, str] = {
     "cannot be dialed at all; what the receiver keeps is bookkeeping (core peer book tests)",
     "PEX-8": "the bound on remembered addresses is internal bookkeeping with no wire symptom",
     "SEC-1": "where a downloader writes on its own disk is not visible to peers (node tests)",
-    "HS-19": "a node that does not know the share yet is a downloader started from a bare "
-    "address; its accept queue holds early connections, which a peer cannot tell from a slow "
-    "accept (HS-17 and HS-11 are what a peer sees: serve/no-violations, handshake cases)",
     "STATE-7": "a permission for the responder and a rule for the requester's own expectations; "
     "neither sending nor omitting the owed replies is a wire fault",
     "LSD-1": _LSD,

@@ -1245,6 +1245,22 @@ def get_forgets_timed_out_requests() -> None:
     P.wrap(_conn().Connection, "_answer", answering)
 
 
+@mutant("get-accepts-before-summary", ("HS-19",), mode="get", scenario="early-dial")
+def get_accepts_before_summary() -> None:
+    """A downloader that accepts connections as soon as it listens, before it knows the share,
+    and so refuses them (SHUTDOWN) instead of letting them wait in the accept queue."""
+    from p2pshare_node import node
+
+    opened = node.open_listener
+
+    async def open_listener(*args: Any, **kwargs: Any) -> Any:
+        listener = await opened(*args, **kwargs)
+        await listener.start_serving()
+        return listener
+
+    node.open_listener = open_listener
+
+
 @mutant("get-handshake-summary-altered", ("HS-16",), mode="get")
 def get_handshake_summary_altered() -> None:
     """A downloader whose handshake does not echo the summary it learned from the acceptor's
@@ -1330,6 +1346,26 @@ plain(
     scenario="late-replies",
     tunables=_SHORT_REQUEST_TIMEOUT,
 )
+
+
+@mutant("benign-get-listens-early", (), mode="get", scenario="early-dial")
+def benign_get_listens_early() -> None:
+    """A downloader that listens before it knows the share (HS-19 allows it) and accepts only
+    once it does: early connections wait in the accept queue."""
+    from p2pshare_node import node
+
+    opened = node.open_listener
+
+    async def open_listener(*args: Any, **kwargs: Any) -> Any:
+        listener = await opened(*args, **kwargs)
+        for server in listener._servers:
+            for sock in server.sockets:
+                sock._sock.listen(16)  # listening, not accepting: the kernel queues them
+        return listener
+
+    node.open_listener = open_listener
+
+
 plain(
     "benign-get-bad-metainfo",
     (),

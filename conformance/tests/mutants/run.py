@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -143,12 +144,15 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
     from conformance.serve.cli import run_serve
 
     procs: list[subprocess.Popen[bytes]] = []
+    port = free_port() if mutant.scenario == "early-dial" else None
 
     def launch(link: str) -> None:
         out = workdir / f"{mutant.name}-dl"
         out.mkdir()
         command = [PYTHON, str(HERE / "launch.py"), mutant.name, "get", link, "-o", str(out)]
         command += ["--host", "127.0.0.1"]  # loopback only: no LAN announces, a local link
+        if port is not None:
+            command += ["--port", str(port)]
         procs.append(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
@@ -160,6 +164,7 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
             on_link=launch,
             scenario=mutant.scenario,
             request_timeout=mutant.tunables.get("request_timeout", 30.0),
+            downloader_port=port,
         )
     finally:
         for proc in procs:
@@ -169,6 +174,13 @@ def run_get(mutant: Mutant, workdir: Path) -> tuple[int, dict, str]:
     results = [r.to_json() for r in judge_serve(obs, strict=True)]
     failed = any(r["outcome"] in ("fail", "closed", "timeout", "error") for r in results)
     return (1 if failed else 0), {"results": results}, ""
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the downloader takes it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run_one(mutant: Mutant, share: Path, workdir: Path) -> Verdict:

@@ -129,6 +129,28 @@ def late_reply_accepted(obs: Observation) -> None:
             )
 
 
+@case("early-connection-held", section=SECTION, requirements=("HS-19", "HS-17"), kind="serve")
+def early_connection_held(obs: Observation) -> None:
+    """A peer dials the downloader's port while the downloader cannot know the share yet (the
+    entry peer's handshake is late): the connection waits, and its first frame is the
+    downloader's handshake once it knows the share; never a refusal or a close."""
+    if obs.scenario != "early-dial":
+        raise Unsupported(
+            "run `serve --scenario early-dial --downloader-port P` (downloader on port P)"
+        )
+    if obs.early_dial is None:
+        raise Unsupported(
+            f"the downloader did not listen before it knew the share ({obs.early_refused} "
+            "dials refused), which HS-19 allows"
+        )
+    if obs.early_dial != "handshake":
+        raise Fail(
+            "a connection that arrived before the downloader knew the share was not held",
+            expected="its handshake once the share is known [HS-19, HS-17]",
+            actual=obs.early_dial,
+        )
+
+
 @case(
     "completes",
     section=SECTION,

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "request-limit: a share of 1024 pieces whose one peer answers no request, to see the "
         "downloader's request limit (MSG-5); bad-metainfo: the entry peer serves a "
         "metainfo that does not hash to the share ID (META-14); late-replies: the entry "
-        "peer answers each request a second after --request-timeout (MSG-21)",
+        "peer answers each request a second after --request-timeout (MSG-21); early-dial: a "
+        "peer dials --downloader-port before the downloader can know the share (HS-19)",
     )
     p.add_argument(
         "--request-timeout",
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="the downloader's REQUEST_TIMEOUT (default 30; start it with a short one): with "
         "--scenario late-replies every reply comes a second after it",
+    )
+    p.add_argument(
+        "--downloader-port",
+        type=int,
+        metavar="P",
+        help="the port your downloader listens on (start it with that port): with --scenario "
+        "early-dial a fake peer dials it before the downloader can know the share",
     )
     p.add_argument("--strict", action="store_true", help="also judge SHOULD cases")
     p.add_argument("--select", action="append", default=[], metavar="PATTERN")
@@ -113,6 +121,7 @@ def run_serve(
     on_link: Callable[[str], None] | None = None,
     scenario: str = "swarm",
     request_timeout: float = 30.0,
+    downloader_port: int | None = None,
 ) -> Observation:
     """Start the swarm, hand the link to `on_link`, wait for completion, stop, return."""
     if scenario == "tree":
@@ -121,7 +130,12 @@ def run_serve(
     else:
         share = generate_share(scenario_size(scenario, size, piece_size), piece_size, seed)
     swarm = FakeSwarm(
-        share, host=host, entry_port=port, scenario=scenario, request_timeout=request_timeout
+        share,
+        host=host,
+        entry_port=port,
+        scenario=scenario,
+        request_timeout=request_timeout,
+        downloader_port=downloader_port,
     )
     swarm.start()
     try:
@@ -154,6 +168,7 @@ def serve_main(argv: list[str]) -> int:
         piece_size=args.piece_size,
         scenario=args.scenario,
         request_timeout=args.request_timeout,
+        downloader_port=args.downloader_port,
         seed=args.seed,
         timeout=args.timeout,
         on_link=announce,

@@ -48,6 +48,7 @@ from p2pshare_core.metainfo import Metainfo, chunk_bounds, chunk_count
 from p2pshare_core.states import Role
 
 from conformance import craft
+from conformance.serve.earlydial import EarlyDialer
 from conformance.serve.trees import HOSTILE_TREES, hostile_tree
 
 ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
@@ -59,6 +60,7 @@ SCENARIOS = (
     "request-limit",
     "bad-metainfo",
     "late-replies",
+    "early-dial",
     *HOSTILE_TREES,
 )
 """swarm: download from the fake swarm; wrong-link: the link's share ID is not the one served;
@@ -71,14 +73,17 @@ and then answers no block request, so requests pile up until the downloader's li
 bad-metainfo: the entry peer serves a metainfo whose piece hashes are spoiled (it still
 decodes, its SHA-256 is not the share ID) and lists no other peer (META-14); late-replies:
 the entry peer, the only one, answers every block request a second after the downloader's
-REQUEST_TIMEOUT (told with request_timeout), so the downloader has given up on each (MSG-21)."""
+REQUEST_TIMEOUT (told with request_timeout), so the downloader has given up on each (MSG-21);
+early-dial: the entry peer sends its handshake EARLY_DELAY late, while a peer dials the port
+the downloader listens on (told with downloader_port), before it can know the share (HS-19)."""
 REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
 """Scenarios that end when the downloader hangs up on the entry peer."""
 
 REQUEST_LIMIT_SETTLE = 1.5  # seconds without a new request: the downloader has stopped asking
 LATE_BY = 1.0  # late-replies: seconds after the downloader's REQUEST_TIMEOUT a reply leaves
 LATE_SETTLE = 1.0  # late-replies: seconds to watch the downloader after the first late reply
-QUIET = ("request-limit", "late-replies", "bad-metainfo")
+QUIET = ("request-limit", "late-replies", "bad-metainfo", "early-dial")
+EARLY_DELAY = 1.0  # early-dial: how late the entry peer's handshake leaves
 """Scenarios whose entry peer lists no other peer (so the downloader has only it to ask)."""
 
 
@@ -144,6 +149,8 @@ class Observation:
     conns: list[ConnLog] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     completed_at: float | None = None
+    early_dial: str | None = None  # early-dial: what came first on the early connection
+    early_refused: int = 0  # early-dial: dials the downloader refused (not listening yet)
 
     def by_role(self, role: str) -> list[ConnLog]:
         return [c for c in self.conns if c.role == role]
@@ -162,6 +169,7 @@ class FakeSwarm:
         entry_port: int = 0,
         scenario: str = "swarm",
         request_timeout: float = 30.0,
+        downloader_port: int | None = None,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -186,6 +194,13 @@ class FakeSwarm:
         self._fetches = 0
         self._hostile = hostile_tree(scenario) if scenario in HOSTILE_TREES else None
         self._entry_corrupted = False  # the entry peer corrupts its first block once
+        self._early = (
+            EarlyDialer(host, downloader_port, share.meta.share_id)
+            if scenario == "early-dial" and downloader_port
+            else None
+        )
+        self._early_task: asyncio.Task[None] | None = None
+        self._holding = 0  # early-dial: entry connections whose handshake is held back
 
     @property
     def link(self) -> str:
@@ -220,6 +235,8 @@ class FakeSwarm:
             return self._wait_for(deadline, self._late_replies_watched)
         if self.scenario == "bad-metainfo":
             return self._wait_for(deadline, self._spoiled_connection_closed)
+        if self.scenario == "early-dial":
+            return self._wait_for(deadline, self._early_dial_judged)
         if self.scenario in REFUSALS:
             while time.monotonic() < deadline:
                 entry = self.obs.by_role("entry")
@@ -271,6 +288,18 @@ class FakeSwarm:
     def _spoiled_connection_closed(self) -> bool:
         """bad-metainfo: a connection that was sent the spoiled metainfo has ended."""
         return any(c.closed for c in self.obs.by_role("entry") if c.bad_metainfo_served)
+
+    def _early_dial_judged(self) -> bool:
+        """early-dial: the early connection got its first frame, or the downloader's own
+        handshake came (it knows the share: the window is over) and the dialer gave up."""
+        early = self._early
+        if early is None:
+            return True
+        self.obs.early_dial, self.obs.early_refused = early.result, early.refused
+        if early.result is not None:
+            return True
+        window_over = any(c.handshake for c in self.obs.by_role("entry")) and not self._holding
+        return window_over and (self._early_task is None or self._early_task.done())
 
     def _late_replies_watched(self) -> bool:
         """late-replies: LATE_SETTLE seconds after the first late reply left (or the downloader
@@ -334,6 +363,8 @@ class FakeSwarm:
             if role == "entry":
                 await self._hostile_tree_session(self._hostile, log, reader, writer)
             return
+        if self.scenario == "early-dial" and role == "entry":
+            await self._hold_handshake()
         conn = Connection(Role.ACCEPTOR, meta.share_id)
         hs = Handshake.for_share(
             peer_id=self.obs.peer_ids[role],
@@ -360,6 +391,17 @@ class FakeSwarm:
             if not data:
                 return
             await writer.drain()
+
+    async def _hold_handshake(self) -> None:
+        """early-dial: answer like a slow acceptor, EARLY_DELAY late; meanwhile the early
+        dialer tries the downloader's port."""
+        self._holding += 1
+        try:
+            if self._early is not None and (self._early_task is None or self._early_task.done()):
+                self._early_task = asyncio.create_task(self._early.run(lambda: self._holding > 0))
+            await asyncio.sleep(EARLY_DELAY)
+        finally:
+            self._holding -= 1
 
     async def _unsafe_name_session(
         self, log: ConnLog, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
