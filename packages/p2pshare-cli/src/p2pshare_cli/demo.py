@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -65,7 +66,9 @@ def run_demo(
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="p2pshare-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(_demo(console, workdir, leechers, size, piece_size, seed_rate))
+        return asyncio.run(
+            _demo(console, workdir, leechers, size, piece_size, seed_rate, record=keep is not None)
+        )
     except KeyboardInterrupt:
         console.print("Interrupted.")
         return ExitCode.INTERRUPTED
@@ -81,6 +84,7 @@ async def _demo(
     size: int,
     piece_size: int | None,
     seed_rate: int | None,
+    record: bool = False,
 ) -> int:
     seed_dir = workdir / "seeder"
     seed_dir.mkdir(exist_ok=True)
@@ -99,8 +103,10 @@ async def _demo(
     procs: list[PeerProcess] = [seeder]
     view = _LiveView(console)
     try:
+        origin = time.monotonic()
         await seeder.start()
         started = await seeder.wait_for("started", START_TIMEOUT)
+        clocks = {seeder.name: _clock(started, origin)}
         link = str(started["link"])
         share_id = link.rsplit("/", 1)[1]
         cap = f", upload capped at {format_rate(seed_rate)}" if seed_rate else ""
@@ -120,6 +126,7 @@ async def _demo(
             await peer.start()
             view.add(peer, size)
             info = await peer.wait_for("started", START_TIMEOUT)
+            clocks[peer.name] = _clock(info, origin)
             previous = f"p2pshare://127.0.0.1:{info['listen_port']}/{share_id}"
         timeout = max(MIN_TIMEOUT, size / (2 * 1024 * 1024))  # generous: >= 2 MiB/s
         with view:
@@ -127,12 +134,30 @@ async def _demo(
         elapsed = time.monotonic() - t0
         ok = await _verify(console, procs[1:], workdir, expected_sha1)
         _summary(console, procs, size, elapsed)
+        if record:
+            _record(workdir / "events.jsonl", procs, clocks)
         return ExitCode.OK if ok else ExitCode.INTEGRITY
     except ProcessFailed as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         return ExitCode.INTERNAL
     finally:
         await asyncio.gather(*(p.stop() for p in procs), return_exceptions=True)
+
+
+def _clock(started: Event, origin: float) -> float:
+    """When a peer's clock (its events' "time") read 0, in seconds after `origin`: it read
+    started["time"] when its started event reached us (late by the pipe, milliseconds)."""
+    return time.monotonic() - origin - float(started.get("time", 0.0))
+
+
+def _record(path: Path, procs: list[PeerProcess], clocks: dict[str, float]) -> None:
+    """Every peer's events on one timeline (`at`: seconds since the seeder started), for
+    figures of the run (docs/figures/swarm.py); written only with --keep."""
+    with path.open("w", encoding="utf-8") as out:
+        for proc in procs:
+            for event in proc.events:
+                at = clocks[proc.name] + float(event.get("time", 0.0))
+                out.write(json.dumps({"peer": proc.name, "at": round(at, 4), **event}) + "\n")
 
 
 async def _verify(
