@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import adapters, plan, report, runner
-from bench.datafile import generate
+from bench.datafile import generate, generate_tree
 from bench.plan import MiB
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     res = runner.run_trial(
                         contenders[name],
                         v,
-                        sources[v.size],
+                        sources[v.size, v.files],
                         tmp,
                         run,
                         not args.no_verify,
@@ -160,19 +160,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if results and all(r.ok for r in results) else 1
 
 
-def make_sources(variants: list[plan.Variant], tmp: Path) -> dict[int, runner.Source]:
-    sources: dict[int, runner.Source] = {}
+def make_sources(variants: list[plan.Variant], tmp: Path) -> dict[tuple[int, int], runner.Source]:
+    """The file (or folder, for folder shares) each variant shares, keyed by (size, files)."""
+    sources: dict[tuple[int, int], runner.Source] = {}
     base = os.urandom(64 * MiB)
-    for size in sorted({v.size for v in variants}):
-        need = size + max(v.size * v.leechers for v in variants if v.size == size) + 512 * MiB
+    for size, files in sorted({(v.size, v.files) for v in variants}):
+        same = [v for v in variants if (v.size, v.files) == (size, files)]
+        need = size + max(v.size * v.leechers for v in same) + 512 * MiB
         free = shutil.disk_usage(tmp).free
         if free < need:
             raise SystemExit(f"bench: {size >> 20} MiB scenarios need {need >> 20} MiB free")
-        path = tmp / f"src-{size >> 20}MiB.bin"
         t = time.monotonic()
-        sha1 = generate(path, size, base)
+        if files:
+            path = tmp / f"tree-{files}-files-{size >> 20}MiB"
+            sha1 = generate_tree(path, size, files, base)
+        else:
+            path = tmp / f"src-{size >> 20}MiB.bin"
+            sha1 = generate(path, size, base)
         print(f"generated {path.name} in {time.monotonic() - t:.1f} s", flush=True)
-        sources[size] = runner.Source(path, size, sha1)
+        sources[size, files] = runner.Source(path, size, sha1)
     del base  # keep the harness small: children are measured, not the harness
     if hasattr(os, "sync"):
         # Otherwise the kernel writes the new files back while the first trials run (9 GiB in

@@ -2,7 +2,9 @@
 
 Scenario letters follow the performance issue: (a) 1->1 at two piece sizes, (b) 1->4,
 (c) 1->8 with capped uploads against the fluid-model bound, (d) memory and CPU per GiB at two
-file sizes, (s) seeder start-up: `share` of a file to the first successful handshake.
+file sizes, (s) seeder start-up: `share` of a file to the first successful handshake, (t) folder
+shares (issue #18): a tree of 10 000 small files and one of a few large files, 1 -> 1, with the
+seeder's start-up (hashing the tree until it answers a handshake) in the same trials.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-ALL_SCENARIOS = ("a", "b", "c", "d", "s")
+ALL_SCENARIOS = ("a", "b", "c", "d", "s", "t")
+SMALL_FILES = 10_000
+SMALL_FILE_SIZE = 4 * KiB
+LARGE_FILES = 4
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Variant:
     contenders: tuple[str, ...]
     seed_rate: int = 0
     leech_rate: int = 0
+    files: int = 0  # a folder share of this many files (0: a single file)
 
     @property
     def key(self) -> str:
@@ -92,6 +98,13 @@ def build(
         label = f"1->8 {fmt_size(cs)}, caps seed {u_s / 1e6:.1f} / peer {u_i / 1e6:.1f} MB/s"
         caps = ("p2pshare", "libtorrent")
         out.append(Variant("c", label, cs, 64 * KiB, 8, caps, seed_rate=u_s, leech_rate=u_i))
+    if "t" in scenarios:  # (only p2pshare and libtorrent share folders)
+        trees = ("p2pshare", "libtorrent")
+        small = SMALL_FILES * SMALL_FILE_SIZE
+        label = f"1->1 folder of {SMALL_FILES} files of {fmt_size(SMALL_FILE_SIZE)}"
+        out.append(Variant("t", label, small, 64 * KiB, 1, trees, files=SMALL_FILES))
+        label = f"1->1 folder of {LARGE_FILES} files, {fmt_size(size)} in all"
+        out.append(Variant("t", label, size, 64 * KiB, 1, trees, files=LARGE_FILES))
     if "d" in scenarios:
         for s in (size, (4 if quick else 8) * size):
             out.append(Variant("d", f"1->1 {fmt_size(s)} resources", s, 64 * KiB, 1, fast))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import adapters
-from bench.datafile import sha1_file
+from bench.datafile import sha1_file, tree_digest
 from bench.plan import Variant
 from bench.procs import Proc, cpu_seconds
 
@@ -149,6 +149,11 @@ def run_trial(
         if verify:
             for me in nodes:
                 out = c.output(me, trial)
+                if src.path.is_dir():  # a folder share: same files, same bytes
+                    if not out.is_dir() or tree_digest(out) != src.sha1:
+                        res.ok, res.error = False, f"{out} is not a correct copy"
+                        break
+                    continue
                 if not out.exists() or out.stat().st_size != src.size or sha1_file(out) != src.sha1:
                     res.ok, res.error = False, f"{out} is not a correct copy"
                     break
