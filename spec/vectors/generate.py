@@ -1351,6 +1351,12 @@ def build_tree() -> None:
     tree_invalid("tree-truncated-header", meta[:20], "TREE-1")
     tree_invalid("tree-total-size-mismatch", hostile_tree([(0, "a")], total=5), "TREE-2")
     tree_invalid("tree-too-many-entries", hostile_tree([], count=MAX_TREE_ENTRIES + 1), "TREE-2")
+    too_big = MAX_FILE_SIZE + 1  # (a header alone: the size is refused before any entry)
+    tree_invalid(
+        "tree-total-size-too-large",
+        tree_bytes(b"big", too_big, MAX_PIECE_SIZE, [], []),
+        "TREE-2",
+    )
     tree_invalid("tree-entry-count-past-end", hostile_tree([(0, "a")], count=2), "TREE-1")
     tree_invalid("tree-unknown-kind", hostile_tree([(2, "a")]), "TREE-2")
     tree_invalid(

@@ -207,6 +207,7 @@ _TAG = b"\0\0\0\x35" + bytes(16)  # (the tag of a one-entry tree "r" with path "
             "TREE-8",
         ),
         (lambda: TreeMetainfo._decode(b"P2PM" + bytes(30)), "TREE-1"),
+        (lambda: TreeMetainfo._decode(b"P2PT" + bytes(MAX_METAINFO_SIZE - 3)), "TREE-1"),
     ],
 )
 def test_illegal_trees_cannot_be_built(make: object, requirement: str) -> None:

@@ -154,7 +154,7 @@ class JsonReporter:
 def metadata_line(event: ev.Metadata) -> str:
     """What is shared: "File: NAME (...)", or "Folder: NAME (..., N files, ...)"."""
     size = format_bytes(event.size)
-    if event.files:
+    if event.folder:
         return f"Folder: {printable(event.name)} ({size}, {plural(event.files, 'file')}, " + (
             f"{event.pieces} pieces)"
         )
@@ -169,7 +169,7 @@ def completed_text(event: ev.Completed) -> str:
     """Where, how big, how long, and the digest to compare: the file's SHA-1, or a folder's
     share ID (it covers every path, size and byte: spec TREE-13)."""
     took = format_duration(event.elapsed)
-    if event.files:
+    if event.folder:
         return (
             f"{event.path} ({plural(event.files, 'file')}, {format_bytes(event.size)}) in "
             f"{took}, every file's SHA-1 verified; folder digest (share ID) {event.share_id}"

@@ -56,6 +56,7 @@ class Metadata(NodeEvent):
     have: int  # pieces already verified (resume)
     path: str  # where the file is (or will be) on disk
     files: int = 0  # a folder share's files and empty folders (0: a single file)
+    folder: bool = False  # a folder share (spec 8.7), even an empty one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,6 +180,7 @@ class Completed(NodeEvent):
     elapsed: float  # seconds from start to verified file
     fetched: int  # bytes downloaded this run (excluding resumed pieces)
     files: int = 0  # a folder share's files and empty folders, each verified (0: a file)
+    folder: bool = False  # a folder share (spec 8.7), even an empty one
     share_id: str = ""  # the share ID (hex): a folder share's digest, to compare
 
 

@@ -801,6 +801,7 @@ class Node:
                 fetched=fetched,
                 files=len(meta.entries) if isinstance(meta, TreeMetainfo) else 0,
                 share_id=meta.share_id.hex(),
+                folder=isinstance(meta, TreeMetainfo),
             )
         )
         if self._done is not None and not self._done.done():
@@ -881,6 +882,7 @@ class Node:
                 have=len(self._verified),
                 path=str(self.output_path),
                 files=len(meta.entries) if isinstance(meta, TreeMetainfo) else 0,
+                folder=isinstance(meta, TreeMetainfo),
             )
         )
 
