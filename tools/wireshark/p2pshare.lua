@@ -1,9 +1,11 @@
--- Wireshark / tshark dissector for the p2pshare protocol (spec/protocol.md, version 1.1).
+-- Wireshark / tshark dissector for the p2pshare protocol (spec/protocol.md, revision 1.2).
 --
 -- Every frame is <4: length><1: id><payload> (FRAME-1); length 0 is a keepalive. The TCP
 -- stream is cut into frames with dissect_tcp_pdus, so a frame split over segments (or several
--- frames in one segment) decodes as it should. Message ids 0x10..0xFF are extension space
--- (FRAME-5, spec 5.1) and are shown as "unassigned" with their raw payload.
+-- frames in one segment) decodes as it should. Ids 0x10..0x13 are extension SPAN's
+-- (multi-piece requests, spec 5.2; meaningful only where both handshakes set capability bit
+-- 0); the rest of 0x14..0xFF is extension space (FRAME-5, spec 5.1), shown as "unassigned"
+-- with its raw payload.
 --
 -- Use:  tshark -X lua_script:p2pshare.lua -d tcp.port==PORT,p2pshare -r capture.pcap -V
 -- or copy this file into Wireshark's personal Lua plugins folder and use "Decode As".
@@ -17,8 +19,11 @@ local NAMES = {
   [0x04] = "piece", [0x05] = "reject", [0x06] = "cancel", [0x07] = "choke",
   [0x08] = "unchoke", [0x09] = "interested", [0x0A] = "not_interested", [0x0B] = "peers",
   [0x0C] = "metainfo_request", [0x0D] = "metainfo_data", [0x0E] = "metainfo_reject",
-  [0x0F] = "error",
+  [0x0F] = "error", [0x10] = "span_request", [0x11] = "span_data", [0x12] = "span_reject",
+  [0x13] = "span_cancel",
 }
+
+local CAPABILITIES = { [0x01] = "SPAN (multi-piece requests)" }
 
 local ERRORS = {
   [1] = "MALFORMED", [2] = "FRAME_TOO_LARGE", [3] = "UNEXPECTED_MESSAGE",
@@ -35,6 +40,8 @@ local f = {
   magic = ProtoField.string("p2pshare.magic", "Magic"),
   version = ProtoField.uint8("p2pshare.version", "Version", base.DEC),
   flags = ProtoField.uint8("p2pshare.flags", "Capabilities", base.HEX),
+  cap_span = ProtoField.bool("p2pshare.flags.span", "SPAN: multi-piece requests", 8, nil, 0x01),
+  span_count = ProtoField.uint32("p2pshare.span_count", "Pieces in span", base.DEC),
   peer_id = ProtoField.bytes("p2pshare.peer_id", "Peer ID"),
   listen_port = ProtoField.uint16("p2pshare.listen_port", "Listen port", base.DEC),
   share_id = ProtoField.bytes("p2pshare.share_id", "Share ID"),
@@ -60,7 +67,7 @@ local f = {
   payload = ProtoField.bytes("p2pshare.payload", "Payload"),
 }
 p2p.fields = {
-  f.length, f.id, f.magic, f.version, f.flags, f.peer_id, f.listen_port, f.share_id,
+  f.length, f.id, f.magic, f.version, f.flags, f.cap_span, f.span_count, f.peer_id, f.listen_port, f.share_id,
   f.file_size, f.piece_size, f.file_sha1, f.name_len, f.name, f.bits, f.index, f.offset,
   f.block_length, f.data, f.count, f.family, f.ipv4, f.ipv6, f.port, f.chunk, f.total_size,
   f.code, f.reason, f.payload,
@@ -76,7 +83,8 @@ local BODY = {
   [0x00] = function(tree, buf)
     tree:add(f.magic, buf(0, 4))
     tree:add(f.version, buf(4, 1))
-    tree:add(f.flags, buf(5, 1))
+    local flags = tree:add(f.flags, buf(5, 1))
+    flags:add(f.cap_span, buf(5, 1))
     tree:add(f.peer_id, buf(6, 20))
     tree:add(f.listen_port, buf(26, 2))
     tree:add(f.share_id, buf(28, 32))
@@ -121,7 +129,20 @@ local BODY = {
     tree:add(f.code, buf(0, 2))
     if buf:len() > 2 then tree:add(f.reason, buf(2)) end
   end,
+  [0x11] = function(tree, buf)
+    tree:add(f.index, buf(0, 4))
+    tree:add(f.span_count, buf(4, 4))
+    if buf:len() > 8 then tree:add(f.data, buf(8)) end
+  end,
 }
+
+local function span_ref(tree, buf)
+  tree:add(f.index, buf(0, 4))
+  tree:add(f.span_count, buf(4, 4))
+end
+BODY[0x10] = span_ref
+BODY[0x12] = span_ref
+BODY[0x13] = span_ref
 
 local function frame_length(buf, pinfo, offset)
   return buf(offset, 4):uint() + 4

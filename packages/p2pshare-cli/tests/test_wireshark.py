@@ -98,7 +98,10 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
         codes.update(int(v) for v in columns[5].split(";") if v)
     assert "Lua" not in decoded.stderr and "malformed" not in decoded.stdout.lower()
     assert ids[0x00] >= 3, ids  # the probe's, then both sides of the download connection
-    assert ids[0x01] >= 2 and ids[0x04] >= 6 and ids[0x03] >= 6, ids  # bitfields, pieces, requests
+    assert ids[0x01] >= 2, ids  # both bitfields
+    # both offer extension SPAN: the 6 pieces went as span_request/span_data (one span or
+    # more), and the downloader announced each piece it verified
+    assert ids[0x10] >= 1 and ids[0x11] >= 1 and ids[0x02] >= 6, ids
     assert ids[0x0C] >= 1 and ids[0x0D] >= 1  # the metainfo was fetched
     assert {s.replace(":", "") for s in share_ids} == {link.rsplit("/", 1)[1]}
     assert names == {"example.bin"}
