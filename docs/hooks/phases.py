@@ -155,8 +155,11 @@ def page(phase: Phase, group: list[dict[str, Any]]) -> str:
     refused = [v for v in group if "error" in v]
     if valid:
         out += ["## Exchanges, byte by byte", ""]
+    drawn: set[str] = set()
     for vector in valid:
-        out += example(vector)
+        kind = vector["message"]["type"]
+        out += example(vector, draw=kind not in drawn)
+        drawn.add(kind)
     if refused:
         out += [
             "## Frames a receiver must refuse",
@@ -175,11 +178,16 @@ def page(phase: Phase, group: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def example(vector: dict[str, Any]) -> list[str]:
+def example(vector: dict[str, Any], draw: bool) -> list[str]:
+    """One vector: the exchange (a diagram for the first vector of each message type, one line
+    for the next ones, which differ in a field or two), then its bytes annotated."""
     out = [f"### `{vector['name']}`", "", f"Rule: {specdoc.link(vector['requirement'], 1)}", ""]
     frames, rest = split(bytes.fromhex(vector["hex"]))
-    if "context" in vector:
+    if "context" in vector and draw:
         out += diagram(vector, frames, rest)
+    elif "context" in vector:
+        steps = exchange(vector, frames, rest)
+        out += ["Exchange: " + "; ".join(f"{who} {what}" for who, what in steps) + ".", ""]
     first = frames[0] if frames else b""
     if annotate.message_name_or_none(first) == vector["message"]["type"]:
         out += annotate.table(first)
@@ -198,25 +206,54 @@ def split(data: bytes) -> tuple[list[bytes], bytes]:
     return frames, data
 
 
-def diagram(vector: dict[str, Any], frames: list[bytes], rest: bytes) -> list[str]:
-    """The exchange the vector's context describes: us (the receiver) and the peer."""
+def exchange(vector: dict[str, Any], frames: list[bytes], rest: bytes) -> list[tuple[str, str]]:
+    """The exchange the vector's context describes, as (who, what) steps: "us" is the receiver
+    the vector tests, "peer" the sender of its bytes."""
     context = vector["context"]
     received, _ = split(bytes.fromhex(context["received_hex"]))
     sent = context["sent"]
-    out = ["```mermaid", "sequenceDiagram"]
-    out += ["    participant P as peer", f"    participant U as us ({context['role']})"]
-    out += [f"    U->>P: {_summary(m)}" for m in sent[:2]]
-    out += [f"    P->>U: {annotate.summary(f)}" for f in received]
-    out += [f"    U->>P: {_summary(m)}" for m in sent[2:] + context.get("sent_after", [])]
-    out += [f"    P->>U: {annotate.summary(f)}" for f in frames]
+    steps = [("us →", _summary(m)) for m in sent[:2]]
+    steps += [("peer →", annotate.summary(f)) for f in received]
+    steps += [("us →", _summary(m)) for m in sent[2:] + context.get("sent_after", [])]
+    steps += [("peer →", annotate.summary(f)) for f in frames]
     if rest:
-        out.append(f"    P->>U: {len(rest)} bytes of a frame that never ends")
+        steps.append(("peer →", f"{len(rest)} bytes of a frame that never ends"))
     if context["eof"]:
-        out.append("    Note over P: closes the connection")
+        steps.append(("peer:", "closes the connection"))
     if "error" in vector:
-        out.append(f"    U-xP: error {vector['error']}, then close")
+        steps.append(("us →", f"error {vector['error']}, then close"))
     else:
-        out.append(f"    Note over U: first event: {vector['message']['type']}")
+        steps.append(("us:", f"first event {vector['message']['type']}"))
+    return fold(steps)
+
+
+def fold(steps: list[tuple[str, str]], keep: int = 2) -> list[tuple[str, str]]:
+    """Long runs of one message the same way (a vector that fills the request limit sends
+    hundreds) shown as their first and last ones and a count."""
+    out: list[tuple[str, str]] = []
+    i = 0
+    while i < len(steps):
+        j = i
+        key = (steps[i][0], steps[i][1].split(" ", 1)[0])
+        while j + 1 < len(steps) and (steps[j + 1][0], steps[j + 1][1].split(" ", 1)[0]) == key:
+            j += 1
+        run = steps[i : j + 1]
+        if len(run) > 2 * keep + 1:
+            middle = (key[0], f"... {len(run) - keep - 1} more {key[1]} frames ...")
+            run = [*run[:keep], middle, run[-1]]
+        out += run
+        i = j + 1
+    return out
+
+
+def diagram(vector: dict[str, Any], frames: list[bytes], rest: bytes) -> list[str]:
+    """The exchange as a sequence diagram."""
+    arrows = {"us →": "U->>P", "peer →": "P->>U", "peer:": "Note over P", "us:": "Note over U"}
+    out = ["```mermaid", "sequenceDiagram"]
+    out += ["    participant P as peer", f"    participant U as us ({vector['context']['role']})"]
+    for who, what in exchange(vector, frames, rest):
+        arrow = "U-xP" if what.startswith("error ") and who == "us →" else arrows[who]
+        out.append(f"    {arrow}: {what}")
     return [*out, "```", ""]
 
 
