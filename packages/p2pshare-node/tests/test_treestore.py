@@ -11,7 +11,7 @@ from p2pshare_core.tree import TreeEntry, TreeMetainfo
 from p2pshare_node.hashing import whole_digest
 from p2pshare_node.safeio import UnexpectedFileError
 from p2pshare_node.sharetree import build_tree_metainfo, scan_tree
-from p2pshare_node.treestore import MAX_OPEN, TreeStore
+from p2pshare_node.treestore import MAX_OPEN, TreeStore, open_in_tree, open_root
 
 
 def _meta(files: dict[str, bytes]) -> tuple[TreeMetainfo, bytes]:
@@ -72,3 +72,21 @@ def test_sharing_skips_links_and_special_files(tmp_path: Path) -> None:
     assert {s.path for s in skipped} >= {"only links/l"}
     meta, _ = build_tree_metainfo(root)
     assert meta.entries[0].sha1 == hashlib.sha1(b"a").digest()
+
+
+def test_reading_a_shared_folder_never_leaves_it(tmp_path: Path) -> None:
+    """A folder of the share swapped for a link to elsewhere (after the scan): reading a file
+    through it is refused, so nothing outside the folder is hashed or served."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("secret")
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "d").symlink_to(outside)
+    root_fd = open_root(root)
+    try:
+        with pytest.raises(UnexpectedFileError):
+            open_in_tree(root_fd, root, ("d", "f"), os.O_RDONLY)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from p2pshare_core.errors import LocalProtocolError
 from p2pshare_core.metainfo import validate_name
 from p2pshare_core.tree import TreeEntry, TreeMetainfo, check_entries, choose_tree_piece_size
 
+from p2pshare_node.safeio import UnexpectedFileError
+from p2pshare_node.treestore import open_in_tree, open_root
+
 READ_SIZE = 1024 * 1024
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,36 @@ def _hash(
 ) -> tuple[list[TreeEntry], list[bytes]]:
     """Each file's SHA-1 and the pieces' SHA-256 over the concatenation, in one read."""
     pieces: list[bytes] = []
+    out: list[TreeEntry] = []
+    buffer = bytearray(READ_SIZE)
+    root_fd = open_root(root)
+    try:
+        _hash_into(root, root_fd, entries, piece_size, pieces, out, buffer)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+    return out, pieces
+
+
+def _hash_into(
+    root: Path,
+    root_fd: int | None,
+    entries: list[TreeEntry],
+    piece_size: int,
+    pieces: list[bytes],
+    out: list[TreeEntry],
+    buffer: bytearray,
+) -> None:
+    """The loop of `_hash`: each file's SHA-1, the pieces' SHA-256 (the last one appended)."""
     piece = hashlib.sha256()
     filled = 0
-    out = []
-    buffer = bytearray(READ_SIZE)
     for entry in entries:
         if entry.is_dir:
             out.append(entry)
             continue
         sha1 = hashlib.sha1()
         got_total = 0
-        fd = _open_inside(root, entry.path)
+        fd = _open_inside(root, root_fd, entry.path)
         try:
             while True:
                 got = os.readv(fd, [buffer]) if hasattr(os, "readv") else _read_into(fd, buffer)
@@ -130,23 +149,17 @@ def _hash(
         out.append(TreeEntry(entry.path, entry.size, sha1.digest()))
     if filled:
         pieces.append(piece.digest())
-    return out, pieces
 
 
-def _open_inside(root: Path, rel: str) -> int:
-    """Open a file of the tree for reading, refusing a link at its name (swapped in since the
-    scan); the directories above it were checked by the scan."""
-    path = root.joinpath(*rel.split("/"))
-    if not _NOFOLLOW and os.path.islink(path):
-        raise ValueError(f"{rel} became a symbolic link while it was being shared")
+def _open_inside(root: Path, root_fd: int | None, rel: str) -> int:
+    """Open a file of the tree for reading through the tree's own directories, following no
+    link on the way: a folder swapped for a link since the scan cannot lead out of the tree."""
     try:
-        fd = os.open(path, os.O_RDONLY | _BINARY | _NOFOLLOW)
+        return open_in_tree(root_fd, root, tuple(rel.split("/")), os.O_RDONLY)
+    except UnexpectedFileError as exc:
+        raise ValueError(f"{rel} changed while it was being shared: {exc}") from None
     except OSError as exc:
         raise ValueError(f"cannot read {rel}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ValueError(f"{rel} is no longer a regular file")
-    return fd
 
 
 def _read_into(fd: int, buffer: bytearray) -> int:

@@ -56,7 +56,7 @@ class TreeStore:
         self._lock = threading.RLock()
         self._fds: OrderedDict[int, int] = OrderedDict()  # entry index -> open descriptor
         self._dirty: set[int] = set()  # entries written since the last sync
-        self._root_fd: int | None = _open_dir(None, str(root)) if _AT else None
+        self._root_fd: int | None = open_root(root)
         self._closed = False
 
     # --- creating and opening ---------------------------------------------------------------
@@ -102,29 +102,7 @@ class TreeStore:
 
     def _walk(self, components: tuple[str, ...], *, create: bool) -> int:
         """A descriptor of the directory `components` below the root (made if `create`)."""
-        fd = os.dup(self._root_fd) if self._root_fd is not None else -1
-        path = self.path
-        try:
-            for name in components:
-                path = path / name
-                if self._root_fd is None:  # (no dir_fd: checked paths)
-                    if create:
-                        with contextlib.suppress(FileExistsError):
-                            os.mkdir(path)
-                    if not stat.S_ISDIR(os.lstat(path).st_mode):
-                        raise UnexpectedFileError(f"{path} is not a directory")
-                    continue
-                if create:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(name, dir_fd=fd)
-                inner = _open_dir(fd, name, path)
-                os.close(fd)
-                fd = inner
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            raise
-        return fd
+        return walk_dirs(self._root_fd, self.path, components, create=create)
 
     def _fd(self, index: int, *, create: bool = False) -> int:
         """The open descriptor of entry `index` (call with the lock held)."""
@@ -136,34 +114,11 @@ class TreeStore:
             return fd
         while len(self._fds) >= MAX_OPEN:
             self._release(next(iter(self._fds)))
-        components = self.meta.entries[index].components
-        flags = (os.O_RDWR if self.writable else os.O_RDONLY) | _BINARY | _NOFOLLOW
+        flags = os.O_RDWR if self.writable else os.O_RDONLY
         if create:
             flags |= os.O_CREAT
-        parent = self._walk(components[:-1], create=create)
-        try:
-            if parent >= 0:
-                fd = os.open(components[-1], flags, 0o644, dir_fd=parent)
-            else:
-                target = self.path.joinpath(*components)
-                if os.path.islink(target):
-                    raise UnexpectedFileError(f"{target} is a symbolic link")
-                fd = os.open(target, flags, 0o644)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP)):
-                raise UnexpectedFileError(
-                    f"{self.path.joinpath(*components)} is a symbolic link: refusing it"
-                ) from None
-            raise
-        finally:
-            if parent >= 0:
-                os.close(parent)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (self.writable and info.st_nlink > 1):
-            os.close(fd)
-            raise UnexpectedFileError(
-                f"{self.path.joinpath(*components)} is not a regular file with one name"
-            )
+        components = self.meta.entries[index].components
+        fd = open_in_tree(self._root_fd, self.path, components, flags, create=create)
         self._fds[index] = fd
         return fd
 
@@ -248,6 +203,75 @@ class TreeStore:
                 os.close(self._root_fd)
                 self._root_fd = None
             self._closed = True
+
+
+def open_root(root: Path) -> int | None:
+    """A descriptor of a tree's root directory to walk from (None where there is no dir_fd);
+    a symbolic link at the root itself is refused."""
+    return _open_dir(None, str(root)) if _AT else None
+
+
+def walk_dirs(root_fd: int | None, root: Path, components: tuple[str, ...], *, create: bool) -> int:
+    """A descriptor of the directory `components` below root (each made if `create`), each
+    step opened without following a link; -1 where there is no dir_fd (each path checked)."""
+    fd = os.dup(root_fd) if root_fd is not None else -1
+    path = root
+    try:
+        for name in components:
+            path = path / name
+            if root_fd is None:  # (no dir_fd: checked paths)
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(path)
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    raise UnexpectedFileError(f"{path} is not a directory")
+                continue
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, dir_fd=fd)
+            inner = _open_dir(fd, name, path)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd
+
+
+def open_in_tree(
+    root_fd: int | None,
+    root: Path,
+    components: tuple[str, ...],
+    flags: int,
+    *,
+    create: bool = False,
+) -> int:
+    """Open the file `components` below root, following no link on the way [TREE-11]; it
+    must be a regular file, and one with a single name if it is opened for writing."""
+    writing = bool(flags & (os.O_RDWR | os.O_WRONLY))
+    parent = walk_dirs(root_fd, root, components[:-1], create=create)
+    target = root.joinpath(*components)
+    flags |= _BINARY | _NOFOLLOW
+    try:
+        if parent >= 0:
+            fd = os.open(components[-1], flags, 0o644, dir_fd=parent)
+        else:
+            if os.path.islink(target):
+                raise UnexpectedFileError(f"{target} is a symbolic link")
+            fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP)):
+            raise UnexpectedFileError(f"{target} is a symbolic link: refusing it") from None
+        raise
+    finally:
+        if parent >= 0:
+            os.close(parent)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (writing and info.st_nlink > 1):
+        os.close(fd)
+        raise UnexpectedFileError(f"{target} is not a regular file with one name")
+    return fd
 
 
 def _open_dir(parent: int | None, name: str, shown: Path | None = None) -> int:
