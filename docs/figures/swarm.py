@@ -7,6 +7,7 @@ DIR/events.jsonl on one timeline), and writes, into docs/explanation/swarm/:
 - pieces.svg        which peer each downloader got each piece from, over time
 - availability.svg  how many copies of each piece the swarm held, over time
 - run.md            the run's parameters and measured numbers (embedded by the page)
+- demo-output.txt   what the demo printed (embedded by the "Watch a swarm" tutorial)
 
 Run it from a checkout, then commit what it wrote:  .venv/bin/python docs/figures/swarm.py
 `build_figures(events, out)` is what docs/tests/test_swarm_figures.py checks on a small run.
@@ -15,6 +16,7 @@ Run it from a checkout, then commit what it wrote:  .venv/bin/python docs/figure
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,10 +39,12 @@ def demo_args(peers: int, size: str, piece_size: str, seed_rate: str) -> list[st
     return [*args, "--seed-rate", seed_rate]
 
 
-def run_demo(workdir: Path, args: list[str]) -> Path:
+def run_demo(workdir: Path, args: list[str]) -> tuple[Path, str]:
+    """Run the demo; its events file, and what it printed (at a fixed terminal width)."""
     argv = [sys.executable, "-m", "p2pshare_cli", *args, "--keep", str(workdir)]
-    subprocess.run(argv, check=True, timeout=600, stdout=subprocess.DEVNULL)
-    return workdir / "events.jsonl"
+    env = {**os.environ, "COLUMNS": "100", "P2PSHARE_NO_LAN": "1"}
+    done = subprocess.run(argv, check=True, timeout=600, capture_output=True, text=True, env=env)
+    return workdir / "events.jsonl", done.stdout
 
 
 @dataclass
@@ -243,9 +247,11 @@ def parse_size(text: str) -> int:
 def main() -> None:
     args = demo_args(PEERS, SIZE, PIECE_SIZE, SEED_RATE)
     with tempfile.TemporaryDirectory(prefix="p2pshare-swarm-figures-") as tmp:
-        path = run_demo(Path(tmp), args)
+        path, printed = run_demo(Path(tmp), args)
         events = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     run = build_figures(events, OUT, parse_size(SEED_RATE), "p2pshare " + " ".join(args))
+    lines = [line.rstrip() for line in printed.splitlines()]  # (rich pads its table lines)
+    (OUT / "demo-output.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {OUT}: {len(run.names) - 1} downloaders, {run.pieces} pieces")
 
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 def test_figures_of_a_small_demo_run(tmp_path: Path) -> None:
     args = swarm.demo_args(peers=2, size="1MiB", piece_size="64KiB", seed_rate="1MiB")
-    path = swarm.run_demo(tmp_path / "demo", args)
+    path, printed = swarm.run_demo(tmp_path / "demo", args)
+    assert "Who served whom" in printed
     events = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     run = swarm.build_figures(events, tmp_path / "out", swarm.parse_size("1MiB"), "demo")
     assert run.names[0] == "seeder" and len(run.names) == 3
