@@ -814,3 +814,20 @@ def test_shutdown_closes_everyone_politely_and_stops_dialing() -> None:
     d.advance(100.0)
     assert [x for x in d.actions if isinstance(x, Dial)] == [Dial("10.0.0.9", 5555)]
     assert _codes(c) == [ErrorCode.SHUTDOWN]
+
+
+def test_a_full_peer_table_does_not_make_the_timer_spin() -> None:
+    """Found by the swarm simulator (#19): with every peer slot taken (connections plus dials
+    under way) and more addresses due in the peer book, `get_timer()` returned that past
+    deadline again after every `handle_timer`, so a node would spin on its timer until a slot
+    freed. The book only counts while there is room to dial; a freed slot dials at once."""
+    d = Driver(meta=META, config=SwarmConfig(max_connections=2))
+    for i in range(4):
+        d.swarm.add_bootstrap(f"10.0.0.{i + 1}", 7000, d.now)
+    assert [a.host for a in d.pump() if isinstance(a, Dial)] == ["10.0.0.1", "10.0.0.2"]
+    timer = d.swarm.get_timer()
+    assert timer is not None and timer > d.now
+    d.swarm.dial_failed("10.0.0.1", 7000, d.now)
+    assert [a.host for a in d.pump() if isinstance(a, Dial)] == ["10.0.0.3"]
+    timer = d.swarm.get_timer()
+    assert timer is not None and timer > d.now

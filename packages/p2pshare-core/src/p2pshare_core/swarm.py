@@ -274,7 +274,9 @@ class Swarm:
         """The next time `handle_timer` must be called (None: nothing scheduled)."""
         cfg = self.config
         deadline = self._next_rechoke
-        book = self._book.next_deadline()
+        # due addresses only count while a dial could start: with every slot taken the book's
+        # past deadline would fire again and again (a freed slot dials at once, see _forget)
+        book = self._book.next_deadline() if self._dial_room() > 0 else None
         if book is not None and book < deadline:
             deadline = book
         if self._refill_at is not None and self._refill_at < deadline:
@@ -818,15 +820,21 @@ class Swarm:
         due = self._book.next_deadline()
         if due is None or due > now:
             return
-        # handshaking inbound connections do not take a peer slot [SEC-7]
-        busy = sum(1 for p in self._peers.values() if p.ready or p.outbound)
-        room = self.config.max_connections - busy - len(self._pending_dials)
+        room = self._dial_room()
         if room <= 0:
             return
         dials = self._book.take_dials(now, room, need=not self._complete, pacer=self._pacer)
         for host, port in dials:
             self._pending_dials.add((host, port))
             self._emit(Dial(host, port))
+
+    def _dial_room(self) -> int:
+        """Dials that may start now: free peer slots minus dials under way (handshaking
+        inbound connections do not take a peer slot [SEC-7]); none while shutting down."""
+        if self._shutting_down:
+            return 0
+        busy = sum(1 for p in self._peers.values() if p.ready or p.outbound)
+        return self.config.max_connections - busy - len(self._pending_dials)
 
     def _fetch_metainfo(self, now: float) -> None:
         """Ask peers for the metainfo chunks nobody is fetching yet."""
