@@ -26,6 +26,7 @@ from p2pshare_cli.inspecting import info, verify
 from p2pshare_cli.reporters import MAX_MESSAGE, Reporter, make_reporter
 from p2pshare_cli.safetext import printable
 from p2pshare_cli.seeding import DEFAULT_IDLE, DEFAULT_RATIO, SeedPolicy
+from p2pshare_cli.simulating import simulate_command
 from p2pshare_cli.units import format_bytes, format_iec, parse_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -568,6 +569,7 @@ def _announce(node: Node, reporter: Reporter) -> None:
 
 cli.add_command(info)
 cli.add_command(verify)
+cli.add_command(simulate_command)
 
 
 def main() -> None:

@@ -1,0 +1,96 @@
+"""The flow-level network: per-peer access links, TCP-like sharing, latency, loss, partitions.
+
+No packets. A connection's direction is a `Link`: a FIFO byte stream whose piece blocks are
+*bulk segments* and whose small frames ride behind the segment before them (TCP keeps order).
+While a link has bulk data queued it is an active flow with a rate
+
+    min(sender upload / sender's active flows, receiver download / receiver's active flows,
+        the TCP throughput loss allows over that path (Mathis: 1.22 MSS / (RTT sqrt(p))))
+
+so a peer's upload is shared fairly among its connections, and a flow is recomputed only when
+the number of flows at one of its two ends changes. A segment's completion time follows from
+its remaining bytes and the rate; a rate change reschedules it (old heap entries are left to be
+skipped by version number). Small frames with no bulk data ahead of them go out at once and
+arrive one latency later; loss adds one retransmission timeout to a small frame with
+probability p. Bytes cross a partition only once it heals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .world import SimPeer
+
+__all__ = ["MSS", "Link", "Segment"]
+
+MSS = 1460  # bytes of TCP payload per packet, for the loss model
+
+
+class Segment:
+    """A piece block in flight (or queued) on a link, plus the frames sent after it."""
+
+    __slots__ = ("data", "length", "size", "tail")
+
+    def __init__(self, data: bytes, length: int) -> None:
+        self.data = data  # header + block: what the receiver's data_received gets
+        self.length = length  # piece-data bytes (for accounting)
+        self.size = len(data)
+        self.tail: list[bytes] = []  # later small frames, delivered right after the block
+
+
+class Link:
+    """One direction of one connection: `src` sends, `dst` receives on `dst_conn`."""
+
+    __slots__ = (
+        "active",
+        "back",
+        "crosses",
+        "dst",
+        "dst_conn",
+        "last_arrival",
+        "latency",
+        "loss_cap",
+        "open",
+        "queue",
+        "rate",
+        "remaining",
+        "src",
+        "updated",
+        "version",
+    )
+
+    def __init__(self, src: SimPeer, dst: SimPeer, dst_conn: int, loss: float) -> None:
+        self.src = src
+        self.dst = dst
+        self.dst_conn = dst_conn
+        self.latency = src.latency + dst.latency
+        rtt = 2 * self.latency
+        self.loss_cap = math.inf if loss <= 0 else 1.22 * MSS / (max(rtt, 1e-4) * math.sqrt(loss))
+        self.back: Link | None = None  # the other direction of the same connection
+        self.queue: deque[Segment] = deque()
+        self.active = False  # bulk data queued: counted in both ends' flow counts
+        self.rate = 0.0  # bytes/s of the head segment while active
+        self.remaining = 0.0  # bytes of the head segment still to send, as of `updated`
+        self.updated = 0.0
+        self.version = 0  # bumps on every reschedule: stale completion events are skipped
+        self.last_arrival = 0.0  # arrivals never overtake each other on one link
+        self.open = True
+        self.crosses = False  # set by the world while a partition separates src and dst
+
+    def fair_rate(self) -> float:
+        """The flow's rate now: the tighter of the two ends' fair shares and the loss cap."""
+        if self.crosses:
+            return 0.0
+        src, dst = self.src, self.dst
+        up = src.upload / src.flows_up if src.flows_up else src.upload
+        down = dst.download / dst.flows_down if dst.flows_down else dst.download
+        return min(up, down, self.loss_cap)
+
+    def settle(self, now: float) -> None:
+        """Account for the bytes sent at the old rate since the last update."""
+        if self.rate:
+            self.remaining = max(0.0, self.remaining - self.rate * (now - self.updated))
+        self.updated = now

@@ -1,0 +1,99 @@
+"""The simulator in its quick form: a few dozen peers, a few seconds of wall time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from p2pshare_sim import ScenarioError, World, builtin_names, load, simulate
+from p2pshare_sim.scenario import parse
+
+QUICK = {"peers": 12, "pieces": 24}
+
+
+def _quick(name: str) -> dict[str, object]:
+    return simulate(load(name).with_overrides(**QUICK), seed=7)
+
+
+def test_flash_crowd_completes_and_respects_the_bound() -> None:
+    """No schedule beats Kumar-Ross: a simulated swarm faster than D_min would mean the network
+    model creates capacity. Every downloader gets the file; nobody faster than its own link."""
+    scenario = load("flash-crowd").with_overrides(**QUICK)
+    world = World(scenario, seed=3)
+    world.run()
+    r = world.recorder.result()
+    c = r["completion"]
+    assert c["completed"] == 12 and c["incomplete"] == 0
+    bound = r["bound"]
+    assert r["d"] >= bound["d_min"]
+    assert 1.0 <= r["d_over_dmin"] < 10
+    assert c["min"] >= bound["slowest_download"]  # (one class: every link is the slowest)
+    assert c["min"] <= c["median"] <= c["p95"] <= c["max"] == r["d"]
+    for peer in world.peers:
+        assert all(peer.have) and peer.swarm.complete
+    # every block sent was received, or is still on its way (the run stops at the last one)
+    received = sum(p.received for p in world.peers)
+    on_the_way = sum(e[4][1] for e in world._queue if e[2] == 1)  # type: ignore[index]
+    assert received + on_the_way == sum(p.uploaded for p in world.peers)
+    assert sum(p.stored for p in world.peers) == 12 * scenario.file_size
+    series = r["series"]
+    assert series["completed"][-1] == 12
+    assert series["rarest_piece_copies"][0] == 1 and series["rarest_piece_copies"][-1] == 13
+    assert all(0 <= u <= 1 for u in series["seeder_utilisation"] + series["swarm_utilisation"])
+
+
+def test_same_seed_same_numbers_bit_for_bit_whatever_the_hash_seed() -> None:
+    """Determinism: the JSON of two runs is identical, even under different PYTHONHASHSEEDs
+    (set and dict orders of str/bytes must never leak into the event order)."""
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        command = [sys.executable, "-m", "p2pshare_cli", "simulate", "flash-crowd", "--json"]
+        command += ["--peers", "10", "--pieces", "16", "--seed", "5", "--no-progress"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    result = json.loads(outputs[0])
+    assert result["peers"] == 10 and result["pieces"] == 16
+    assert set(result["completion"]) >= {"min", "median", "p95", "max"}
+    assert isinstance(result["d_over_dmin"], float)
+    other = simulate(load("flash-crowd").with_overrides(peers=10, pieces=16), seed=6)
+    assert other["completion"] != result["completion"]  # the seed matters
+
+
+def test_scenario_files_are_checked() -> None:
+    base = {"swarm": {"peers": 3, "pieces": 4}, "class": [{"name": "a"}]}
+    assert parse(base, "ok").peers == 3
+    with pytest.raises(ScenarioError, match="unknown key"):
+        parse({**base, "swarm": {"peers": 3, "pieces": 4, "peer": 1}}, "typo")
+    with pytest.raises(ScenarioError, match="SwarmConfig"):
+        parse({**base, "config": {"upload_slot": 3}}, "typo")
+    with pytest.raises(ScenarioError, match="class"):
+        parse({"swarm": {"peers": 3, "pieces": 4}}, "no-class")
+    with pytest.raises(ScenarioError, match="no scenario"):
+        load("no-such-scenario")
+    with pytest.raises(ScenarioError, match="valid share"):
+        parse({**base, "swarm": {"peers": 3, "pieces": 4, "piece_kib": 3}}, "bad")
+    assert "flash-crowd" in builtin_names()
+
+
+def test_cli_table_plot_and_usage_errors(tmp_path: Path) -> None:
+    figure = tmp_path / "run.png"
+    command = [sys.executable, "-m", "p2pshare_cli", "simulate", "flash-crowd", "--peers", "6"]
+    command += ["--pieces", "8", "--plot", str(figure), "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "D/D_min" in done.stdout and "median" in done.stdout
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    bad = subprocess.run(
+        [sys.executable, "-m", "p2pshare_cli", "simulate", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "flash-crowd" in bad.stderr
