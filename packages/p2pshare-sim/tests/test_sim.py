@@ -62,8 +62,6 @@ def test_same_seed_same_numbers_bit_for_bit_whatever_the_hash_seed() -> None:
     assert result["peers"] == 10 and result["pieces"] == 16
     assert set(result["completion"]) >= {"min", "median", "p95", "max"}
     assert isinstance(result["d_over_dmin"], float)
-    other = simulate(load("flash-crowd").with_overrides(peers=10, pieces=16), seed=6)
-    assert other["completion"] != result["completion"]  # the seed matters
 
 
 def test_scenario_files_are_checked() -> None:

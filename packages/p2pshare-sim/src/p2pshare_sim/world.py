@@ -6,9 +6,9 @@ carry each action out, then re-arm one timer at `get_timer()`. Here "carry out" 
 flow-level network of `network.py` instead of sockets, and costs instead of disk and hashing:
 
 - `Send` / `SendBlock`: bytes onto the connection's link. Frames are the real encoded bytes (the
-  core's codec and state machine run on both ends); a block's data is a run of zero bytes whose
-  first byte is 1 when a corrupt peer sent it, which is how the simulator tells good data from
-  bad without any file content.
+  core's codec and state machine run on both ends); a block's (or a span's) data is zero bytes,
+  or bytes of 1 when a corrupt peer sent it: the first byte of each stored block tells good data
+  from bad without any file content.
 - `VerifyPiece` / `VerifyFile`: the answer comes after piece (file) size / hash rate, serially per
   peer; the digest handed to the core is the metainfo's (the core compares) or, for a piece that
   holds a corrupt block, a wrong one.
@@ -304,7 +304,7 @@ class World:
         key = (length, corrupt)
         block = self._blocks.get(key)
         if block is None:
-            block = (b"\x01" if corrupt else b"\x00") + bytes(length - 1)
+            block = b"\x01" * length if corrupt else bytes(length)
             self._blocks[key] = block
         return block
 
