@@ -370,6 +370,7 @@ def folders_page() -> str:
         "```text",
         "p2pshare share photos/            # prints the link and the folder's digest",
         "p2pshare info photos/             # the file list, each file's SHA-1, the share ID",
+        "p2pshare verify photos/ LINK      # is this folder that share? (each file's SHA-1)",
         "p2pshare get LINK -o downloads    # -> downloads/photos/...",
         "```",
         "",

@@ -64,6 +64,13 @@ async def test_a_folder_arrives_identical(swarm: Swarm, tmp_path: Path) -> None:
     assert len(leecher.all("file-done")) == 4  # (the files with bytes; empty ones start done)
     info = run_cli("info", str(got), "--json", "--piece-size", "16384")
     assert f'"share_id": "{link[-64:]}"' in info.stdout, info.stdout + info.stderr
+    verified = run_cli("verify", str(got), link)
+    assert verified.returncode == 0 and verified.stdout.startswith("OK:"), verified.stdout
+    (got / "photos" / "b").write_bytes(b"other")
+    (got / "zz.bin").unlink()
+    verified = run_cli("verify", str(got), link)
+    assert verified.returncode == 7, verified.stdout + verified.stderr
+    assert "2 of 6 files" in verified.stdout and "photos/b" in verified.stdout, verified.stdout
 
 
 async def test_a_killed_folder_download_resumes(swarm: Swarm, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ with a published share would, and exits 0 or with the integrity code.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from p2pshare_node.preparation import check_shareable
 from p2pshare_node.sharetree import build_tree_metainfo
 from p2pshare_node.sharing import build_metainfo
 from p2pshare_node.storage import PieceStore
+from p2pshare_node.treestore import open_in_tree, open_root
 
 from p2pshare_cli.exit_codes import EXIT_FOR_KIND, ExitCode
 from p2pshare_cli.safetext import printable
@@ -180,16 +182,64 @@ def check_file(path: Path, meta: Metainfo) -> tuple[list[int], bool]:
         store.close()
 
 
+def check_folder(path: Path, meta: TreeMetainfo) -> list[str]:
+    """The paths of a folder share that the local folder does not hold as listed: missing,
+    not a plain file (a link is not followed), another size, or another SHA-1 [TREE-13]."""
+    bad = []
+    root_fd = open_root(path.resolve())
+    try:
+        for entry in meta.entries:
+            if entry.is_dir:
+                if not (path.joinpath(*entry.components)).is_dir():
+                    bad.append(entry.path + "/")
+                continue
+            try:
+                fd = open_in_tree(root_fd, path.resolve(), entry.components, os.O_RDONLY)
+            except OSError:
+                bad.append(entry.path)
+                continue
+            with os.fdopen(fd, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha1").digest()
+                size = fh.tell()
+            if size != entry.size or digest != entry.sha1:
+                bad.append(entry.path)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+    return bad
+
+
+def _verify_folder(path: Path, described: Described, json_output: bool) -> None:
+    meta = described.meta
+    if not isinstance(meta, TreeMetainfo):
+        bad, reason = ["(the share is a single file)"], "the share is a file, not a folder"
+    else:
+        bad = check_folder(path, meta)
+        reason = f"{len(bad)} of {len(meta.entries)} files differ or are missing"
+    ok = not bad
+    if json_output:
+        print(json.dumps({**_as_dict(described), "folder": str(path), "ok": ok, "bad": bad[:1000]}))
+    elif ok:
+        click.echo(f"OK: {path} is the share {meta.share_id.hex()} (every file's SHA-1 matches)")
+    else:
+        listed = ", ".join(printable(b) for b in bad[:MAX_LISTED]) + (
+            ", ..." if len(bad) > 10 else ""
+        )
+        click.echo(f"MISMATCH: {path}: {reason} ({listed})")
+    sys.exit(ExitCode.OK if ok else ExitCode.INTEGRITY)
+
+
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
 @click.argument("link")
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON object.")
 @click.option("--timeout", default=FETCH_TIMEOUT, show_default=True, metavar="SECONDS",
               help="How long to wait for a peer's metainfo.")  # fmt: skip
 def verify(path: Path, link: str, json_output: bool, timeout: float) -> None:
-    """Check a local FILE against the share LINK names, without downloading it.
+    """Check a local FILE (or FOLDER) against the share LINK names, without downloading it.
 
-    Exit 0 when every piece and the whole-file SHA-1 match, 7 (integrity) otherwise.
+    Exit 0 when every piece and the whole-file SHA-1 match (a folder: every file's SHA-1, and
+    nothing missing), 7 (integrity) otherwise.
     """
     try:
         described = asyncio.run(_fetch(link, timeout))
@@ -197,6 +247,9 @@ def verify(path: Path, link: str, json_output: bool, timeout: float) -> None:
         raise click.BadParameter(str(exc), param_hint="LINK") from None
     except NodeError as exc:
         _fail(exc, json_output)
+        return
+    if path.is_dir():
+        _verify_folder(path, described, json_output)
         return
     meta = described.meta
     size = path.stat().st_size
