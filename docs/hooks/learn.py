@@ -79,6 +79,81 @@ def connection_page(recording: capture.Recording) -> str:
         if len(frame.data) > 4:
             section = specdoc.section_of(frame.data[4])
             rules = ", ".join(specdoc.link(r, 1) for r in section.requirements)
-            out += [f"Spec {section.link(1)} *{section.title}*: {rules}", ""]
+            title = section.title.split(" ", 1)[1]
+            out += [f"Spec {section.link(1)} *{title}*: {rules}", ""]
         out += annotate.table(frame.data)
+        if name == "metainfo_data":
+            out += metainfo_check(frame.data[13:], recording.share_link)
+        elif name in ("span_data", "piece"):
+            out += piece_checks(frames, frame.data)
     return "\n".join(out)
+
+
+def metainfo_check(data: bytes, link: str) -> list[str]:
+    """The metainfo chunk, field by field (spec 8.1), and the check that makes it trusted."""
+    import hashlib
+
+    from p2pshare_core.metainfo import Metainfo
+
+    meta = Metainfo.decode(data)
+    values = {"name_len": len(meta.name.encode()), "n": meta.piece_count}
+    out = [
+        "The chunk is the whole metainfo (it fits in one), in its canonical encoding"
+        f" ({specdoc.sections()['8.1'].link(1)}):",
+        "",
+        "| offset | bytes | field | meaning (spec) |",
+        "|---:|---|---|---|",
+    ]
+    pos = 0
+    for field, size, meaning in specdoc.metainfo_layout():
+        count = eval_size(size, values)
+        chunk = data[pos : pos + count]
+        shown = chunk.hex(" ") if count <= 20 else f"{chunk[:8].hex(' ')} … ({count} bytes)"
+        out.append(f"| {pos} | `{shown}` | `{field}` | {meaning} |")
+        pos += count
+    digest = hashlib.sha256(data).hexdigest()
+    agrees = "the same" if link.endswith(digest) else "NOT the same"
+    out += [
+        "",
+        f"Its SHA-256 is `{digest}`: {agrees} as the share ID in the link"
+        f" ({specdoc.link('META-3', 1)}), so the downloader trusts its {meta.piece_count}"
+        " piece hashes, and through them every byte that follows.",
+        "",
+    ]
+    return out
+
+
+def eval_size(size: str, values: dict[str, int]) -> int:
+    """A size cell of a spec table: "4", "name_len", "32 x n"."""
+    total = 1
+    for factor in size.replace("×", "x").split(" x "):
+        factor = factor.strip()
+        total *= int(factor) if factor.isdigit() else values[factor]
+    return total
+
+
+def piece_checks(frames: list[capture.Frame], data_frame: bytes) -> list[str]:
+    """Each piece in a data frame against its hash from the metainfo that came before."""
+    import hashlib
+
+    from p2pshare_core.codec import decode
+    from p2pshare_core.metainfo import Metainfo
+
+    blob = next(f.data[13:] for f in frames if annotate.message_name(f.data) == "metainfo_data")
+    meta = Metainfo.decode(blob)
+    event = decode(data_frame[4], data_frame[5:])
+    first = event.index  # type: ignore[union-attr]
+    payload: bytes = event.data  # type: ignore[union-attr]
+    out = ["Each piece is checked on its own against its hash in the metainfo:", ""]
+    out += ["| piece | bytes of the file | SHA-256 | matches |", "|---:|---|---|---|"]
+    pos = 0
+    index = first
+    while pos < len(payload):
+        length = meta.piece_length(index)
+        digest = hashlib.sha256(payload[pos : pos + length]).digest()
+        ok = "yes" if digest == meta.piece_hashes[index] else "**no**"
+        start = meta.piece_offset(index)
+        out.append(f"| {index} | {start}..{start + length - 1} | `{digest.hex()[:32]}…` | {ok} |")
+        pos += length
+        index += 1
+    return [*out, ""]

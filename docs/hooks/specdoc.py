@@ -157,3 +157,14 @@ def _table_after(lines: list[str], start: int) -> dict[int, str]:
         elif in_table or "<1: id=" in line:
             break
     return out
+
+
+def metainfo_layout() -> list[tuple[str, str, str]]:
+    """The canonical metainfo encoding's table (section 8.1): (field, size, meaning) in order;
+    size is a number of bytes or an expression of earlier fields ("name_len", "32 x n")."""
+    out = []
+    for line in sections()["8.1"].lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0][:1].isdigit():
+            out.append((cells[3], cells[1], cells[4]))
+    return out

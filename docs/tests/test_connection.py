@@ -52,3 +52,13 @@ def test_the_recording_carries_the_whole_file_and_every_frame_decodes() -> None:
         if isinstance(event, (SpanData, Piece)):
             carried += event.data
     assert carried == capture.file_bytes()
+
+
+def test_the_page_shows_the_checks_the_downloader_makes() -> None:
+    import learn
+
+    page = learn.connection_page(capture.record())
+    assert "the same as the share ID in the link" in page
+    pieces = -(-capture.FILE_SIZE // capture.PIECE_SIZE)
+    assert page.count("` | yes |") == pieces
+    assert "| `piece hashes` |" in page  # the metainfo split with the spec's 8.1 table
