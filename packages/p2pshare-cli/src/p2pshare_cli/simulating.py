@@ -123,6 +123,8 @@ def _table(r: dict[str, Any]) -> str:
         f"{wasted['corrupt_bytes'] / 1e6:.1f} MB corrupt "
         f"({100 * wasted['fraction_of_received']:.1f} % of received), {r['bans']} ban(s)",
     ]
+    if r["stalled"]:
+        lines.append("stalled      the last seeder left with pieces nobody else had: run stopped")
     for name, k in r["classes"].items():
         lines.append(
             f"  {name:<12} {k['peers']:>6} peers   median {_seconds(k['median'])}   "

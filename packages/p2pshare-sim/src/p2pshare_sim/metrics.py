@@ -70,6 +70,7 @@ class Recorder:
         self.durations: list[tuple[str, float]] = []  # (class name, seconds from arrival)
         self.corrupt_bytes = 0
         self.bans = 0
+        self.stalled = False  # stopped early: some piece was lost with the last seeder
         self.t: list[float] = []
         self.seeder_util: list[float] = []
         self.swarm_util: list[float] = []
@@ -150,6 +151,7 @@ class Recorder:
                 else 0.0,
             },
             "bans": self.bans,
+            "stalled": self.stalled,
             "seeder_uploaded_bytes": sum(p.uploaded for p in seeders),
             "utilisation": {
                 "seeder_mean": _mean(self.seeder_util),

@@ -217,9 +217,17 @@ class World:
             if kind == _SAMPLE:
                 if progress is not None:
                     progress(self)
-                if recorder.completed >= leechers:
+                if recorder.completed >= leechers or self._stalled():
                     break
         recorder.finish()
+
+    def _stalled(self) -> bool:
+        """No seeder is left and a piece has no copy among present peers: nobody present or
+        still to come can ever complete (the run stops instead of idling to max_time)."""
+        if any(p.seeder and p.alive for p in self.peers[: self.scenario.seeders]):
+            return False
+        self.recorder.stalled = min(self.copies) == 0
+        return self.recorder.stalled
 
     def _push(self, when: float, kind: int, a: object, b: object) -> None:
         self._seq += 1
@@ -537,9 +545,17 @@ class World:
             self._leave(peer)
 
     def _leave(self, peer: SimPeer) -> None:
-        """Shut down politely (the core sends SHUTDOWN errors and closes), then go away."""
+        """Shut down politely (the core sends SHUTDOWN errors and closes), then go away: what
+        was still queued for upload dies with the process, the peers see the end of stream."""
+        outgoing = list(peer.links.values())
         peer.swarm.shutdown(self.now)
         self._after(peer)
+        for link in outgoing:
+            if link.queue:
+                link.queue.clear()
+                if link.active:
+                    self._deactivate(link)
+                self._deliver(link, [], 0, eof=True)
         peer.alive = False
         peer.left_at = self.now
         self.by_address.pop(peer.address, None)
