@@ -6,6 +6,9 @@
                      and its summary, cut from the report by the report's own markers
 - replay.txt         replaying a failure from its replay file (a seeder that drops the
                      connection on an unassigned message id)
+- model.txt          the model case's shrunk failure against a seeder that closes without an
+                     error frame
+- serve.txt          what `python -m conformance serve` prints while it waits for a downloader
 
 Run it from a checkout, then commit what it wrote:
     .venv/bin/python docs/figures/conformance_samples.py
@@ -81,6 +84,30 @@ def broken_run(tmp: Path, fault: str, select: str) -> tuple[list[str], list[str]
     ]
 
 
+def model_failure(tmp: Path) -> list[str]:
+    failure, _ = broken_run(tmp, "silent-close", "model")
+    start = next(i for i, line in enumerate(failure) if line.startswith(FAILURES))
+    end = next(i for i, line in enumerate(failure) if line.startswith("    actual:"))
+    return failure[start : end + 1]  # (the wire log that follows is shown in failure.txt)
+
+
+def serve_banner() -> list[str]:
+    """`serve` prints its link and waits for a downloader: its lines up to the waiting one."""
+    argv = [sys.executable, "-m", "conformance", "serve"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # (bounded below; the process is ended in any case)
+            lines.append(line.rstrip("\n"))
+            if line.startswith("waiting") or len(lines) > 20:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return lines
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="p2pshare-docs-conformance-") as name:
@@ -90,6 +117,8 @@ def main() -> None:
         # (a replay of that failure passes: issue noted in the docs helper's report; replays are
         # shown with a fault the replay does reproduce)
         _, outputs["replay.txt"] = broken_run(tmp, "closes-on-unknown", "unknown-id-skipped")
+        outputs["model.txt"] = model_failure(tmp)
+        outputs["serve.txt"] = ["$ python -m conformance serve", *serve_banner()]
     for file, lines in outputs.items():
         (OUT / file).write_text("\n".join(line.rstrip() for line in lines) + "\n", "utf-8")
     print(f"wrote {', '.join(outputs)} into {OUT}")
