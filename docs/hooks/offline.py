@@ -97,8 +97,14 @@ def vendored(package: NpmPackage, member: str) -> Path:
 
 def fetch(package: NpmPackage) -> None:
     """Download the pinned tarball, check it, and unpack only the files the site ships."""
-    with urllib.request.urlopen(package.tarball, timeout=120) as response:
-        data: bytes = response.read()
+    try:
+        with urllib.request.urlopen(package.tarball, timeout=120) as response:
+            data: bytes = response.read()
+    except OSError as error:
+        raise RuntimeError(
+            f"the docs build ships {package.name} {package.version} with the site and fetches it"
+            f" once from the npm registry (cached in {CACHE}): {package.tarball}: {error}"
+        ) from error
     algorithm, _, expected = package.integrity.partition("-")
     actual = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
     if actual != expected:
