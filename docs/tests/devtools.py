@@ -74,6 +74,7 @@ class Browser:
             "--remote-debugging-pipe",
             "--no-sandbox",  # (CI runs as root, where Chromium's sandbox refuses to start)
             "--disable-gpu",
+            "--disable-dev-shm-usage",  # (containers often have a tiny /dev/shm)
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-background-networking",

@@ -83,6 +83,12 @@ def test_the_site_has_the_pages_the_issue_asks_for(site: Path) -> None:
     assert len([p for p in pages(site) if p != "404.html"]) >= 16
 
 
+def test_every_protocol_phase_page_has_a_sequence_diagram(site: Path) -> None:
+    phase_pages = sorted((site / "protocol").glob("*.html"))
+    assert len(phase_pages) >= 7
+    assert [p.name for p in phase_pages if _diagrams_in(p) == 0] == []
+
+
 def test_every_page_loads_offline_and_draws_its_diagrams(
     site: Path, server: str, browser: Browser
 ) -> None:
