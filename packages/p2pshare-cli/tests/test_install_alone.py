@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+# The workspace packages the CLI needs, as wheel-name prefixes (the CLI depends on all of them)
+PACKAGES = ("p2pshare_core", "p2pshare_node", "p2pshare_sim", "p2pshare_cli")
 UV = shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
 
 pytestmark = [
@@ -51,16 +53,13 @@ def test_uv_build_makes_wheels_and_sdists_that_install(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _uv("build", "--offline", "--all-packages", "-o", str(dist))
     names = sorted(p.name for p in dist.iterdir())
-    for package in ("p2pshare_core", "p2pshare_node", "p2pshare_cli"):
+    for package in PACKAGES:
         assert any(n.startswith(package) and n.endswith(".whl") for n in names), names
         assert any(n.startswith(package) and n.endswith(".tar.gz") for n in names), names
     venv = tmp_path / "venv"
     _uv("venv", "--offline", "--python", sys.executable, str(venv))
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    wheels = [
-        str(next(dist.glob(f"{package}-*.whl")))
-        for package in ("p2pshare_core", "p2pshare_node", "p2pshare_cli")
-    ]
+    wheels = [str(next(dist.glob(f"{package}-*.whl"))) for package in PACKAGES]
     _uv("pip", "install", "--offline", "--python", str(python), *wheels)
     done = subprocess.run(
         [str(python), "-m", "p2pshare_cli", "share", "--help"],
