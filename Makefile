@@ -31,7 +31,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy packages/p2pshare-core/src packages/p2pshare-node/src packages/p2pshare-cli/src packages/p2pshare-sim/src conformance/src bench docs/examples
+	$(BIN)/mypy packages/p2pshare-core/src packages/p2pshare-node/src packages/p2pshare-cli/src packages/p2pshare-sim/src conformance/src bench docs/hooks docs/tests docs/figures docs/examples
 
 unit: venv
 	$(BIN)/pytest --cov=p2pshare_core --cov-branch --cov-report=term:skip-covered --cov-fail-under=95 -p no:cacheprovider

@@ -272,9 +272,9 @@ def state_machine_page() -> str:
         for message, target in row.items():
             grouped.setdefault(target.name, []).append(message.__name__)
             table.append(f"| `{state.name}` | `{message.__name__}` | `{target.name}` |")
-        for target, names in grouped.items():
+        for target_name, names in grouped.items():
             label = ", ".join(names) if len(names) <= 3 else f"{len(names)} message types"
-            out.append(f"    {state.name} --> {target}: {label}")
+            out.append(f"    {state.name} --> {target_name}: {label}")
     out += ["```", "", "## The table", "", *table, ""]
     return "\n".join(out)
 
