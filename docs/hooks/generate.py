@@ -203,8 +203,9 @@ def wire_format_page() -> str:
         '!!! note "Generated"',
         "    Every table below is built at docs-build time from `spec/vectors/frames.json`,",
         "    the vectors the core's test suite decodes and re-encodes byte for byte, split into",
-        "    fields by the core's own `construct` declarations. If the codec and the vectors",
-        "    disagreed, the tests would fail before this page could be wrong.",
+        "    fields by the core's own `construct` declarations, each field explained with the",
+        "    words of the spec's layout table. If the codec and the vectors disagreed, the tests",
+        "    would fail before this page could be wrong.",
         "",
         "Every frame is `<4: length><1: id><payload>`; `length` counts the id and the payload.",
         "A length of zero is a keepalive.",
@@ -228,7 +229,12 @@ def wire_format_page() -> str:
         out += [f"## {title}", ""]
         for vector in group:
             frame = bytes.fromhex(vector["hex"])
-            out += [f"### {vector['name']}", "", f"Requirement: `{vector['requirement']}`", ""]
+            rule = specdoc.link(vector["requirement"], 1)
+            out += [f"### {vector['name']}", "", f"Requirement: {rule}", ""]
+            whole = len(frame) == 4 + int.from_bytes(frame[:4], "big")
+            if whole and len(frame) > 4 and frame[4] in PAYLOADS and not _skipped(vector, frame):
+                out += annotate.table(frame)  # each field with the spec's meaning
+                continue
             out += ["| offset | bytes | field | value |", "|---:|---|---|---|"]
             for offset, chunk, field, value in _rows_for(frame, _skipped(vector, frame)):
                 out.append(f"| {offset} | `{_hexdump(chunk)}` | {field} | {value} |")
