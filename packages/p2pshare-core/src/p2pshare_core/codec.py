@@ -9,7 +9,6 @@ proven byte-identical to the declarations by a Hypothesis test (tests/test_codec
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ from .events import (
     SpanReject,
     SpanRequest,
     Unchoke,
+    ip_literal,
 )
 
 __all__ = [
@@ -157,7 +157,7 @@ def _peers_to_fields(event: Any) -> dict[str, Any]:
             {
                 "peer_id": e.peer_id,
                 "family": e.family,
-                "address": ipaddress.ip_address(e.host).packed,
+                "address": ip_literal(e.host).packed,
                 "port": e.port,
             }
             for e in event.entries
@@ -168,7 +168,7 @@ def _peers_to_fields(event: Any) -> dict[str, Any]:
 def _peers_from_fields(fields: Any) -> Peers:
     return Peers(
         entries=tuple(
-            PeerEntry(peer_id=e.peer_id, host=str(ipaddress.ip_address(e.address)), port=e.port)
+            PeerEntry(peer_id=e.peer_id, host=str(ip_literal(e.address)), port=e.port)
             for e in fields.entries
         )
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .admission import DialPacer
 from .config import SwarmConfig
-from .events import PeerEntry
+from .events import PeerEntry, ip_literal
 
 __all__ = ["KnownPeer", "PeerBook", "PexPacer", "build_pex_entries"]
 
@@ -271,7 +271,7 @@ class PeerBook:
 
 def _dialable(host: str) -> bool:
     """Not an address that would make us flood a network [PEX-10]."""
-    address = ipaddress.ip_address(host)  # PeerEntry guarantees a literal
+    address = ip_literal(host)  # PeerEntry guarantees a literal
     if address.is_unspecified or address.is_multicast:
         return False
     return not (isinstance(address, ipaddress.IPv4Address) and address == _BROADCAST)
@@ -285,7 +285,7 @@ def _is_loopback(host: str) -> bool:
     if not host:
         return True
     try:
-        address = ipaddress.ip_address(host)
+        address = ip_literal(host)
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
