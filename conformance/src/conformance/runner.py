@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from conformance import craft
 from conformance.context import CaseContext, Options, TargetInfo
 from conformance.outcomes import CaseResult, CaseStop, Outcome
 from conformance.registry import Case
@@ -74,12 +75,10 @@ def health_check(opts: Options, target: TargetInfo) -> str | None:
         session = _open_with_backoff(ctx, opts)
         if target.metainfo is not None and target.pieces_held():
             index = target.pieces_held()[0]
-            try:
-                session.ensure_unchoked()
-            except CaseStop as stop:
-                if stop.outcome != Outcome.UNSUPPORTED:
-                    raise
-                return None
+            # Interested and the request at once, without waiting for an unchoke: a target
+            # that chokes us proves it is alive by its reject (fetch_piece then says
+            # unsupported), and one that never unchokes costs no timeout per hostile case.
+            session.write(craft.interested())
             check_piece_hash(ctx, index, session.fetch_piece(index))
         return None
     except CaseStop as stop:

@@ -321,7 +321,15 @@ def hs9() -> None:
 @mutant("hs10-name-unchecked", ("HS-10", "NAME-1"))
 def hs10() -> None:
     """Unsafe names in a handshake are not refused by themselves."""
-    _conn().validate_name = lambda name: name
+    _names_unchecked()
+
+
+def _names_unchecked() -> None:
+    """The SAFE NAME check of handshake summaries (core tree.check_summary) lets every
+    name through."""
+    from p2pshare_core import tree
+
+    tree.validate_name = lambda name: name
 
 
 def _own_share(conn: Any, raw: bytes, fields: str) -> bytes:
@@ -1142,9 +1150,7 @@ def get_never_interested() -> None:
 def get_unsafe_name_unchecked() -> None:
     """A downloader from a bare address that does not check the name in the peer's handshake
     (its file system layer still refuses to write it, silently on the wire)."""
-    from p2pshare_node import probe
-
-    probe.validate_name = lambda name: name
+    _names_unchecked()
 
 
 @mutant("get-link-share-unchecked", ("LINK-6", "HS-14"), mode="get", scenario="wrong-link")
@@ -1168,6 +1174,7 @@ _NO_DEPTH_LIMIT = 1_000_000
 @mutant(
     "get-no-request-limit",
     ("MSG-5",),
+    quick=True,
     mode="get",
     scenario="request-limit",
     tunables={
@@ -1329,6 +1336,7 @@ plain(
     "benign-get-reference",
     (),
     "The reference downloader itself, judged by every serve case (strict).",
+    quick=True,
     mode="get",
 )
 plain(

@@ -79,6 +79,7 @@ the downloader listens on (told with downloader_port), before it can know the sh
 REFUSALS = ("wrong-link", "unsafe-name", *HOSTILE_TREES)
 """Scenarios that end when the downloader hangs up on the entry peer."""
 
+REFUSAL_SETTLE = 1.0  # refusal scenarios: seconds with every entry connection closed
 REQUEST_LIMIT_SETTLE = 1.5  # seconds without a new request: the downloader has stopped asking
 LATE_BY = 1.0  # late-replies: seconds after the downloader's REQUEST_TIMEOUT a reply leaves
 LATE_SETTLE = 1.0  # late-replies: seconds to watch the downloader after the first late reply
@@ -201,6 +202,7 @@ class FakeSwarm:
         )
         self._early_task: asyncio.Task[None] | None = None
         self._holding = 0  # early-dial: entry connections whose handshake is held back
+        self._hung_up_at: float | None = None  # refusal scenarios: when the last one closed
 
     @property
     def link(self) -> str:
@@ -238,12 +240,7 @@ class FakeSwarm:
         if self.scenario == "early-dial":
             return self._wait_for(deadline, self._early_dial_judged)
         if self.scenario in REFUSALS:
-            while time.monotonic() < deadline:
-                entry = self.obs.by_role("entry")
-                if entry and all(c.closed for c in entry):
-                    return True
-                time.sleep(0.05)
-            return False
+            return self._wait_for(deadline, self._entry_hung_up)
         n = self.share.meta.piece_count
         while time.monotonic() < deadline:
             entry_haves = {i for c in self.obs.by_role("entry") for _, i in c.haves}
@@ -284,6 +281,17 @@ class FakeSwarm:
                 return True
             time.sleep(0.05)
         return False
+
+    def _entry_hung_up(self) -> bool:
+        """Every connection to the entry peer has been closed for REFUSAL_SETTLE seconds (a
+        downloader may probe the entry peer, hang up, and then dial it for real)."""
+        entry = self.obs.by_role("entry")
+        if not entry or not all(c.closed for c in entry):
+            self._hung_up_at = None
+            return False
+        if self._hung_up_at is None:
+            self._hung_up_at = time.monotonic()
+        return time.monotonic() - self._hung_up_at >= REFUSAL_SETTLE
 
     def _spoiled_connection_closed(self) -> bool:
         """bad-metainfo: a connection that was sent the spoiled metainfo has ended."""
