@@ -31,6 +31,7 @@ def test_bytes_land_in_their_files_and_read_back(tmp_path: Path) -> None:
     files["empty"] = b""
     meta, whole = _meta(files)
     store = TreeStore.create(tmp_path / "root", meta)
+    store.make_files()
     for at in range(0, len(whole), 7_777):
         store.write(at, whole[at : at + 7_777])
     assert store.read(0, len(whole)) == whole
@@ -48,15 +49,20 @@ def test_a_planted_link_is_refused_not_followed(tmp_path: Path) -> None:
     outside.mkdir()
     (tmp_path / "root").mkdir()
     (tmp_path / "root" / "d").symlink_to(outside)
+    store = TreeStore.create(tmp_path / "root", meta)
     with pytest.raises(UnexpectedFileError):
-        TreeStore.create(tmp_path / "root", meta)
+        store.make_files()
     assert list(outside.iterdir()) == []
     (tmp_path / "root" / "d").unlink()
     (tmp_path / "root" / "d").mkdir()
     (tmp_path / "root" / "d" / "f").symlink_to(outside / "f")
     with pytest.raises(UnexpectedFileError):
-        TreeStore.create(tmp_path / "root", meta)
+        store.make_files()
+    store.close()
     assert list(outside.iterdir()) == []
+    (tmp_path / "elsewhere").symlink_to(outside)
+    with pytest.raises(UnexpectedFileError):  # (a link where the folder itself goes)
+        TreeStore.create(tmp_path / "elsewhere", meta)
 
 
 def test_sharing_skips_links_and_special_files(tmp_path: Path) -> None:

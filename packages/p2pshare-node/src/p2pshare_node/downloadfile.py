@@ -74,6 +74,8 @@ class DownloadFile:
         self._on_error = on_error
         self._set_reading = set_reading
         self._merge = merge  # a folder share into an existing folder (--force)
+        if isinstance(store, TreeStore):  # its files, made before any block is written
+            disk.submit(store.make_files, done=self._made)
         self._hasher = DownloadHasher(store, meta.piece_size, meta)
         self._drop_behind = DropBehind(store, self._hasher.file_hashed_upto)
         self._file_hashed_pieces = 0  # leading verified pieces handed to the file hash
@@ -81,6 +83,14 @@ class DownloadFile:
         self._syncing: Future[None] | None = None
         self.backlog = 0  # bytes handed to the disk thread and not yet written
         self.paused = False  # reading is paused because the disk lags
+
+    def _made(self, _: object, error: BaseException | None) -> None:
+        if error is None or self.store.closed:
+            return
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            self._on_error(ErrorKind.FILESYSTEM, f"disk full while making {self.store.path}")
+        else:
+            self._on_error(ErrorKind.FILESYSTEM, f"cannot make {self.store.path}: {error}")
 
     def store_block(self, index: int, offset: int, data: bytes | memoryview) -> None:
         """Queue a block for the disk; pause reading while too much is waiting."""
