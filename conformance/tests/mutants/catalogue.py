@@ -277,6 +277,15 @@ def ext4() -> None:
     _handshake_out(edit)
 
 
+@mutant("ext3-extension-without-agreement", ("EXT-3",))
+def ext3() -> None:
+    """An extension counts as in force on every connection where the node offered it, whether
+    or not the peer did: span frames from a version-1 peer are acted on, not skipped."""
+    from p2pshare_core.capabilities import Capability
+
+    _conn().in_force = lambda ours, theirs: Capability(ours)
+
+
 @mutant("ext2-unknown-bits-refused", ("EXT-2",))
 def ext2() -> None:
     """A handshake offering capability bits the node does not know is refused (as a handshake
