@@ -633,7 +633,7 @@ plain(
     "Uploads limited to 32 KiB/s, the suite told so: the cases that plug its queue pass (only "
     "they run: at that rate the health check's whole-piece fetch outlasts the suite's timeout).",
     node_args=_THROTTLED["node_args"],
-    suite_args=(*_THROTTLED["suite_args"], "--select", "MSG-5,MSG-6"),
+    suite_args=(*_THROTTLED["suite_args"], "--select", "MSG-5,MSG-6,SPAN-3,SPAN-4"),
 )
 
 
@@ -1321,6 +1321,133 @@ def get_handshake_before_summary() -> None:
 def get_metainfo_requested_twice() -> None:
     """A downloader that sends every metainfo_request twice in a row."""
     _rewrite_outbound_frames(lambda c, raw: raw * 2 if P.msg_id(raw) == 0x0C else raw)
+
+
+# --- SPAN (extension, spec 5.2) -------------------------------------------------------------
+
+
+@mutant("span1-span-frames-decoded-without-span", ("SPAN-1",))
+def span1() -> None:
+    """Span frames are decoded on every connection, not only where SPAN is in force: from a
+    peer that never offered it they are acted on (and fail it) instead of being skipped."""
+    _conn().FRAME_IDS = {}
+
+
+@mutant("span2-no-range-check", ("SPAN-2",))
+def span2() -> None:
+    """A span's range is not checked when received (past the end, count 0, over
+    MAX_SPAN_LENGTH): the span goes on to the swarm as if it were valid."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, index: int, count: int, incoming: bool) -> int:
+            if incoming:
+                return count * self._piece_size
+            result: int = orig(self, index, count, incoming)
+            return result
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_span", make)
+
+
+@mutant("span3-span-pieces-not-counted", ("SPAN-3",), **_THROTTLED)
+def span3() -> None:
+    """Spans do not count toward MAX_PEER_REQUESTS: only block requests do."""
+    _conn()._Side.outstanding = lambda self: len(self.requests)
+
+
+@mutant("span4-overlap-unchecked", ("SPAN-4",), **_THROTTLED)
+def span4() -> None:
+    """A span overlapping one still outstanding is accepted (and served twice)."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def check(self: Any, index: int, count: int, sender: Any, incoming: bool) -> None:
+            if incoming:
+                sender.span_pieces.difference_update(range(index, index + count))
+            orig(self, index, count, sender, incoming)
+
+        return check
+
+    P.wrap(_conn().Connection, "_check_span_request", make)
+
+
+@mutant("span5-spans-never-answered", ("SPAN-5",))
+def span5() -> None:
+    """A span request that passed every check gets no reply at all."""
+    from p2pshare_core import serving
+
+    original = serving.Uploader.request
+
+    def request(self: Any, peer: Any, block: Any, span: int, held: bool, now: float) -> None:
+        if not span:
+            original(self, peer, block, span, held, now)
+
+    serving.Uploader.request = request
+
+
+@mutant("span6-rejects-every-span", ("SPAN-6",), quick=True)
+def span6() -> None:
+    """Every span is rejected, even one of announced pieces while the peer is unchoked."""
+    from p2pshare_core import serving
+
+    original = serving.Uploader.request
+
+    def request(self: Any, peer: Any, block: Any, span: int, held: bool, now: float) -> None:
+        original(self, peer, block, span, held and not span, now)
+
+    serving.Uploader.request = request
+
+
+@mutant("span7-unsolicited-span-replies-accepted", ("SPAN-7",))
+def span7() -> None:
+    """A span_data or span_reject answering no outstanding span is accepted."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        def answer(self: Any, asker: Any, span: Any, incoming: bool) -> None:
+            if incoming and span not in asker.spans:
+                return
+            orig(self, asker, span, incoming)
+
+        return answer
+
+    P.wrap(_conn().Connection, "_answer_span", make)
+
+
+plain(
+    "span8-corrupt-span-data",
+    ("SPAN-8",),
+    "Served data (spans included) has every byte flipped.",
+    faults=("corrupt",),
+    suite_args=("--select", "SPAN-8"),
+)
+
+
+@mutant("span9-unknown-span-cancel-fails", ("SPAN-9",))
+def span9() -> None:
+    """A span_cancel for a span that is not outstanding fails the connection (UNSOLICITED)."""
+    from p2pshare_core.errors import ErrorCode
+    from p2pshare_core.events import SpanCancel
+
+    sm = _swarm()
+    original = sm.Swarm._handlers[SpanCancel]
+
+    def on_cancel(self: Any, peer: Any, event: Any, now: float) -> None:
+        if event.span not in peer.conn.their_spans:
+            self._drop(peer, ErrorCode.UNSOLICITED, "span_cancel of no outstanding span", now)
+            return
+        original(self, peer, event, now)
+
+    sm.Swarm._handlers[SpanCancel] = on_cancel
+
+
+plain(
+    "benign-no-extensions",
+    (),
+    "A node that offers no extension (--no-extensions): plain version 1, every span case "
+    "but the not-in-force one unsupported.",
+    node_args=("--no-extensions",),
+    quick=True,
+)
 
 
 # --- benign variations ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from p2pshare_core import constants as C
 
 from conformance import craft
 from conformance.cases._util import E, expect_error_close, sentinel
+from conformance.cases.transfer import plug
 from conformance.context import CaseContext
 from conformance.expect import ExpectMessage
 from conformance.frames import Received, piece_data
@@ -149,7 +150,7 @@ def span_to_the_last_piece(ctx: CaseContext) -> None:
     _check_span_data(ctx, s, index, count)
 
 
-@case("pipelined-spans-one-reply-each", section=SECTION, requirements=("SPAN-5", "SPAN-3"))
+@case("pipelined-spans-one-reply-each", section=SECTION, requirements=("SPAN-5",))
 def pipelined_spans(ctx: CaseContext) -> None:
     """Several spans (and a block request between them) in one write: one reply each."""
     index, count = _held_run(ctx)
@@ -304,16 +305,24 @@ def span_request_malformed(ctx: CaseContext) -> None:
 @case("overlapping-spans", section=SECTION, requirements=("SPAN-4", "SPAN-5"), kind="hostile")
 def overlapping_spans(ctx: CaseContext) -> None:
     """The same span twice in one write: UNEXPECTED_MESSAGE if the first was still
-    outstanding, else two replies (a target may answer before reading the second)."""
+    outstanding, else two replies (a target may answer before reading the second). With
+    --upload-rate the pair waits behind a plug of large requests, so the error is due."""
     index, count = _held_run(ctx)
     s = _span_session(ctx)
+    plugged = bool(plug(ctx, s))
     s.write(craft.span_request(index, count) * 2)
     replies = 0
-    deadline = time.monotonic() + s.wire.timeout
+    deadline = time.monotonic() + s.wire.timeout * (5 if plugged else 1)
     while replies < 2:
         frame = s.wire.next_frame(deadline)
         if frame is None:
-            raise Fail("closed without error", expected="UNEXPECTED_MESSAGE [SPAN-4]", actual="EOF")
+            raise Fail(
+                "no error for a span overlapping a queued one"
+                if plugged and time.monotonic() >= deadline
+                else "closed without error",
+                expected="UNEXPECTED_MESSAGE [SPAN-4]",
+                actual="nothing" if time.monotonic() >= deadline else "EOF",
+            )
         if frame.name == "error":
             if frame.fields.get("code") != E.UNEXPECTED_MESSAGE:
                 raise Fail(
@@ -322,3 +331,61 @@ def overlapping_spans(ctx: CaseContext) -> None:
             return
         if frame.name in ("span_data", "span_reject"):
             replies += 1
+    if plugged:
+        raise Fail(
+            "a span overlapping one still queued behind the plug was served",
+            expected=f"UNEXPECTED_MESSAGE [SPAN-4] (upload limit {ctx.opts.upload_rate} B/s)",
+            actual="two replies",
+        )
+
+
+@case(
+    "span-pieces-count-as-requests",
+    section=SECTION,
+    requirements=("SPAN-3", "MSG-5"),
+    kind="hostile",
+)
+def span_pieces_count_as_requests(ctx: CaseContext) -> None:
+    """Block requests up to three short of MAX_PEER_REQUESTS, a span of two pieces, then two
+    more block requests: the last makes MAX_PEER_REQUESTS + 1 outstanding only if the span's
+    pieces count. With --upload-rate everything waits behind a plug, so TOO_MANY_REQUESTS is
+    due; a target answering at once may serve it all."""
+    index, count = _held_run(ctx)
+    if count < 2:
+        raise Unsupported("no two consecutive pieces fit in one span")
+    s = _span_session(ctx)
+    plugged = plug(ctx, s)
+    summary = ctx.target.summary
+    blocks: list[tuple[int, int, int]] = []
+    offset = 0
+    while len(blocks) + len(plugged) < C.MAX_PEER_REQUESTS - 1:  # 2 go after the span
+        i = len(blocks) % summary.piece_count
+        blocks.append((i, offset % summary.piece_length(i), 1))
+        if i == summary.piece_count - 1:
+            offset += 1
+    first, last = blocks[:-2], blocks[-2:]
+    s.write(
+        b"".join(craft.request(*b) for b in first)
+        + craft.span_request(index, 2)
+        + b"".join(craft.request(*b) for b in last)
+    )
+    deadline = time.monotonic() + s.wire.timeout * 5
+    replies = 0
+    while replies < len(blocks) + 1:
+        frame = s.wire.next_frame(deadline)
+        if frame is None:
+            break
+        if frame.name == "error":
+            if frame.fields.get("code") != E.TOO_MANY_REQUESTS:
+                raise Fail(
+                    "wrong error", expected="TOO_MANY_REQUESTS [SPAN-3]", actual=frame.describe()
+                )
+            return
+        if frame.name in ("piece", "reject", "span_data", "span_reject"):
+            replies += 1
+    if plugged:
+        raise Fail(
+            "no error although the span's pieces made MAX_PEER_REQUESTS + 1 outstanding",
+            expected=f"TOO_MANY_REQUESTS [SPAN-3] (upload limit {ctx.opts.upload_rate} B/s)",
+            actual=f"{replies} replies",
+        )

@@ -433,7 +433,7 @@ class Connection:
                 f"request {triple} is already outstanding",
             )
         side = self._theirs if incoming else self._ours
-        if len(requests) + len(side.span_pieces) >= MAX_PEER_REQUESTS:
+        if side.outstanding() >= MAX_PEER_REQUESTS:  # spans' pieces count too [SPAN-3]
             raise self._fail(
                 incoming,
                 ErrorCode.TOO_MANY_REQUESTS,
