@@ -32,12 +32,13 @@ MSS = 1460  # bytes of TCP payload per packet, for the loss model
 class Segment:
     """A piece block in flight (or queued) on a link, plus the frames sent after it."""
 
-    __slots__ = ("data", "length", "size", "tail")
+    __slots__ = ("block", "header", "length", "size", "tail")
 
-    def __init__(self, data: bytes, length: int) -> None:
-        self.data = data  # header + block: what the receiver's data_received gets
-        self.length = length  # piece-data bytes (for accounting)
-        self.size = len(data)
+    def __init__(self, header: bytes, block: bytes) -> None:
+        self.header = header  # the piece (or span) header frame
+        self.block = block  # shared, never copied: thousands of queued blocks cost no memory
+        self.length = len(block)  # piece-data bytes (for accounting)
+        self.size = len(header) + self.length
         self.tail: list[bytes] = []  # later small frames, delivered right after the block
 
 

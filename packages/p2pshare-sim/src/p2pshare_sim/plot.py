@@ -49,5 +49,5 @@ def plot(result: dict[str, Any], path: Path) -> None:
         f"seed {result['seed']}, D/D_min = {shown}"
     )
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={"Date": None} if path.suffix.lower() == ".svg" else None)
     plt.close(fig)

@@ -321,7 +321,7 @@ class World:
         if link is None or not link.open:
             return
         block = self._block(action.length, peer.kind.corrupt)
-        link.queue.append(Segment(action.header + block, action.length))
+        link.queue.append(Segment(action.header, block))
         if not link.active:
             self._activate(link)
 
@@ -346,8 +346,8 @@ class World:
         swarm = dst.swarm
         conn_id = link.dst_conn
         dst.received += bulk
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        swarm.data_received(conn_id, data, self.now)
+        for chunk in chunks:  # (the stream as written; the receiver reassembles frames)
+            swarm.data_received(conn_id, chunk, self.now)
         if eof:
             swarm.data_received(conn_id, b"", self.now)
         self._after(dst)
@@ -408,7 +408,7 @@ class World:
             return  # rescheduled since
         segment = link.queue.popleft()
         link.src.uploaded += segment.length
-        chunks = [segment.data, *segment.tail]
+        chunks = [segment.header, segment.block, *segment.tail]
         eof = not link.open and not link.queue
         if link.dst.alive:
             self._deliver(link, chunks, segment.length, eof=eof)
