@@ -487,3 +487,16 @@ def test_window_search_by_byte_picks_exactly_what_a_full_scan_picks(
     with mock.patch.object(picker_module, "_MAX_MARK", -1):  # every search: the plain scan
         plain = _run_swarm_picks(seed, pieces, peers)
     assert fast == plain
+
+
+def test_endgame_asks_at_most_two_peers_for_a_block() -> None:
+    """Found by the swarm simulator (#19): an end-game that asks every peer for every last
+    block gets each of them up to once per peer (a cancel comes after the uploader wrote it)."""
+    p = _picker(1)
+    for key in (1, 2, 3, 4):
+        p.add_peer(key, _bits(1, {0}))
+    (blk,) = p.pick(1, 1, 0.0)
+    assert p.pick(2, 1, 0.0) == [blk]  # one duplicate
+    assert p.pick(3, 1, 0.0) == [] and p.pick(4, 1, 0.0) == []  # no third copy
+    assert p.release_all(2) == [blk]  # a copy's peer choked us: another peer may take it
+    assert p.pick(3, 1, 0.0) == [blk]
