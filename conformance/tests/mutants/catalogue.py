@@ -1450,6 +1450,47 @@ plain(
 )
 
 
+# --- TREE (folder shares, spec 8.7): downloaders fed hostile trees --------------------------
+
+
+def _tree() -> Any:
+    from p2pshare_core import tree
+
+    return tree
+
+
+@mutant("get-tree-dotdot-accepted", ("TREE-3",), mode="get", scenario="tree-dotdot")
+def get_tree_dotdot() -> None:
+    """A downloader that does not check the components of a tree's paths ('..' passes)."""
+    _tree()._safe_component = lambda component: component
+
+
+@mutant("get-tree-order-unchecked", ("TREE-4",), mode="get", scenario="tree-duplicate")
+def get_tree_order_unchecked() -> None:
+    """A downloader that accepts a file list out of order or with a path listed twice."""
+    tree = _tree()
+    original = tree.check_entries
+
+    def check_entries(entries: Any) -> None:
+        unique = {entry.path: entry for entry in entries}  # the duplicate is dropped unseen
+        original(sorted(unique.values(), key=lambda e: e.order_key))
+
+    tree.check_entries = check_entries
+
+
+@mutant("get-tree-case-collision-accepted", ("TREE-5",), mode="get",
+        scenario="tree-case-collision")  # fmt: skip
+def get_tree_case_collision() -> None:
+    """A downloader that compares tree paths byte for byte (README and readme are two files)."""
+    _tree()._fold = lambda component: component
+
+
+@mutant("get-tree-entry-limit-dropped", ("TREE-2",), mode="get", scenario="tree-too-many")
+def get_tree_entry_limit() -> None:
+    """A downloader that accepts any number of entries in a tree."""
+    _tree().MAX_TREE_ENTRIES = 1 << 30
+
+
 # --- benign variations ----------------------------------------------------------------------
 
 plain(
