@@ -58,11 +58,16 @@ BENCH_DEPS := .tools/bench-deps
 BENCH_ENV := PYTHONPATH=$(BENCH_DEPS)
 .PHONY: bench-deps bench-profile
 
-bench-deps: venv
-	$(UV_BIN) pip install --quiet --python $(BIN)/python --target $(BENCH_DEPS) -r bench/requirements.txt
+bench-deps: $(BENCH_DEPS)/.installed
 	@# uv does not byte-compile (pip does): without .pyc every p2pshare process start compiles
 	@# click/rich/construct from source, which users of a pip install never pay.
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib packages > /dev/null || true
+
+# Installed once per change of the requirements or the venv (a reinstall took 8 of the
+# 60 seconds of bench-quick).
+$(BENCH_DEPS)/.installed: bench/requirements.txt $(VENV)/.synced
+	$(UV_BIN) pip install --quiet --python $(BIN)/python --target $(BENCH_DEPS) -r bench/requirements.txt
+	touch $@
 
 ## bench: p2pshare vs libtorrent vs bare loop vs the original JSON design (not a test; ~25 min)
 bench: bench-deps
