@@ -22,6 +22,8 @@ from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.spans import span_blocks, split_spans
 
 SPAN = int(Capability.SPAN)
+ONE = DATA[:PIECE]  # piece 0
+TWO_SHORT = DATA[: 2 * PIECE - 1]  # pieces 0 and 1, a byte short
 
 
 def pair(
@@ -151,38 +153,25 @@ def test_span_pieces_count_toward_max_peer_requests() -> None:
     _fails(seeder, ev.Request(index=2, offset=0, length=1), ErrorCode.TOO_MANY_REQUESTS, "MSG-5")
 
 
-def test_unsolicited_span_replies_and_wrong_sizes() -> None:
+@pytest.mark.parametrize(
+    ("asked", "reply", "code", "requirement"),
+    [
+        ([], ev.SpanData(index=0, count=1, data=ONE), ErrorCode.UNSOLICITED, "SPAN-7"),
+        ([], ev.SpanReject(index=0, count=1), ErrorCode.UNSOLICITED, "SPAN-7"),
+        ([(0, 2)], ev.SpanData(index=0, count=1, data=ONE), ErrorCode.UNSOLICITED, "SPAN-7"),
+        ([(0, 2)], ev.SpanData(index=0, count=2, data=TWO_SHORT), ErrorCode.MALFORMED, "SPAN-7"),
+        ([(0, 1)], ev.Piece(index=0, offset=0, data=ONE), ErrorCode.UNSOLICITED, "MSG-10"),
+    ],
+    ids=["data-unasked", "reject-unasked", "data-other-count", "data-short", "piece-for-span"],
+)  # fmt: skip
+def test_unsolicited_span_replies_and_wrong_sizes(
+    asked: list[tuple[int, int]], reply: ev.Event, code: ErrorCode, requirement: str
+) -> None:
     """[SPAN-7] UNSOLICITED before MALFORMED; a block reply does not answer a span."""
     _, downloader = pair()
-    _fails(
-        downloader,
-        ev.SpanData(index=0, count=1, data=DATA[:PIECE]),
-        ErrorCode.UNSOLICITED,
-        "SPAN-7",
-    )
-    _, downloader = pair()
-    _fails(downloader, ev.SpanReject(index=0, count=1), ErrorCode.UNSOLICITED, "SPAN-7")
-    _, downloader = pair()
-    downloader.send_spans([(0, 2)])
-    _fails(
-        downloader,
-        ev.SpanData(index=0, count=1, data=DATA[:PIECE]),
-        ErrorCode.UNSOLICITED,
-        "SPAN-7",
-    )
-    _, downloader = pair()
-    downloader.send_spans([(0, 2)])
-    _fails(
-        downloader,
-        ev.SpanData(index=0, count=2, data=DATA[: 2 * PIECE - 1]),
-        ErrorCode.MALFORMED,
-        "SPAN-7",
-    )
-    _, downloader = pair()
-    downloader.send_spans([(0, 1)])
-    _fails(
-        downloader, ev.Piece(index=0, offset=0, data=DATA[:PIECE]), ErrorCode.UNSOLICITED, "MSG-10"
-    )
+    if asked:
+        downloader.send_spans(asked)
+    _fails(downloader, reply, code, requirement)
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [(SPAN, 0), (0, SPAN), (0, 0), (SPAN, 0xFE)])

@@ -15,7 +15,7 @@ from p2pshare_core import constants as C
 
 from conformance import craft
 from conformance.cases._util import E, expect_error_close, sentinel
-from conformance.cases.transfer import plug
+from conformance.cases.transfer import judge_duplicate, plug
 from conformance.context import CaseContext
 from conformance.expect import ExpectMessage
 from conformance.frames import Received, piece_data
@@ -311,32 +311,11 @@ def overlapping_spans(ctx: CaseContext) -> None:
     s = _span_session(ctx)
     plugged = bool(plug(ctx, s))
     s.write(craft.span_request(index, count) * 2)
-    replies = 0
-    deadline = time.monotonic() + s.wire.timeout * (5 if plugged else 1)
-    while replies < 2:
-        frame = s.wire.next_frame(deadline)
-        if frame is None:
-            raise Fail(
-                "no error for a span overlapping a queued one"
-                if plugged and time.monotonic() >= deadline
-                else "closed without error",
-                expected="UNEXPECTED_MESSAGE [SPAN-4]",
-                actual="nothing" if time.monotonic() >= deadline else "EOF",
-            )
-        if frame.name == "error":
-            if frame.fields.get("code") != E.UNEXPECTED_MESSAGE:
-                raise Fail(
-                    "wrong error", expected="UNEXPECTED_MESSAGE [SPAN-4]", actual=frame.describe()
-                )
-            return
-        if frame.name in ("span_data", "span_reject"):
-            replies += 1
-    if plugged:
-        raise Fail(
-            "a span overlapping one still queued behind the plug was served",
-            expected=f"UNEXPECTED_MESSAGE [SPAN-4] (upload limit {ctx.opts.upload_rate} B/s)",
-            actual="two replies",
-        )
+
+    def is_reply(frame: Received) -> bool:
+        return frame.name in ("span_data", "span_reject")
+
+    judge_duplicate(ctx, s, plugged, is_reply, "SPAN-4", "a span overlapping another")
 
 
 @case(

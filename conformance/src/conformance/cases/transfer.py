@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from p2pshare_core import constants as C
 
@@ -267,32 +268,51 @@ def duplicate_request(ctx: CaseContext) -> None:
     plugged = bool(plug(ctx, s))
     index, offset, length = probe_block(ctx)
     s.write(craft.request(index, offset, length) * 2)
+
+    def is_reply(frame: Received) -> bool:
+        key = (frame.fields.get("index"), frame.fields.get("offset"), frame.fields.get("length"))
+        return frame.name in ("piece", "reject") and key == (index, offset, length)
+
+    judge_duplicate(ctx, s, plugged, is_reply, "MSG-6", "a duplicate of a request")
+
+
+def judge_duplicate(
+    ctx: CaseContext,
+    s: Session,
+    plugged: bool,
+    is_reply: Callable[[Received], bool],
+    requirement: str,
+    what: str,
+) -> None:
+    """After the same request twice in one write: UNEXPECTED_MESSAGE, or (only if nothing held
+    the first one outstanding) two replies. `what` names the second request in messages."""
     replies = 0
     deadline = time.monotonic() + s.wire.timeout * (5 if plugged else 1)
     while replies < 2:
         frame = s.wire.next_frame(deadline)
         if frame is None:
             raise Fail(
-                "no error for a duplicate of a queued request"
+                f"no error for {what} still queued"
                 if plugged and time.monotonic() >= deadline
                 else "closed without error",
-                expected="UNEXPECTED_MESSAGE or two replies [MSG-6]",
+                expected=f"UNEXPECTED_MESSAGE or two replies [{requirement}]",
                 actual="nothing" if time.monotonic() >= deadline else "EOF",
             )
         if frame.name == "error":
             if frame.fields.get("code") != E.UNEXPECTED_MESSAGE:
                 raise Fail(
-                    "wrong error", expected="UNEXPECTED_MESSAGE [MSG-6]", actual=frame.describe()
+                    "wrong error",
+                    expected=f"UNEXPECTED_MESSAGE [{requirement}]",
+                    actual=frame.describe(),
                 )
             return
-        fields = frame.fields
-        key = (fields.get("index"), fields.get("offset"), fields.get("length"))
-        if frame.name in ("piece", "reject") and key == (index, offset, length):
+        if is_reply(frame):
             replies += 1
     if plugged:
         raise Fail(
-            "a duplicate of a request still queued behind the plug was served",
-            expected=f"UNEXPECTED_MESSAGE [MSG-6] (upload limit {ctx.opts.upload_rate} B/s)",
+            f"{what} still queued behind the plug was served",
+            expected=f"UNEXPECTED_MESSAGE [{requirement}] "
+            f"(upload limit {ctx.opts.upload_rate} B/s)",
             actual="two replies",
         )
 

@@ -617,7 +617,7 @@ class Connection:
     @property
     def capabilities_in_force(self) -> Capability:
         """The extensions both handshakes offered: only these may be used [EXT-3]."""
-        return in_force(self.our_capabilities, self.peer_capabilities)
+        return self._in_force
 
     def _check_handshake(self, hs: Handshake, sender: _Side, incoming: bool) -> None:
         if incoming:
