@@ -38,7 +38,8 @@ async def test_chain_of_six_leechers_meshes_by_pex(swarm: Swarm, source: tuple[P
     leechers: list[PeerProcess] = []
     previous = link
     for k in range(1, 7):
-        proc = await swarm.get(f"leecher{k}", previous)
+        # --seed: a leecher that reaches the default seed ratio would exit before the snapshot
+        proc = await swarm.get(f"leecher{k}", previous, "--seed")
         leechers.append(proc)
         previous = link_to(proc, link)
     done = await asyncio.gather(*(p.wait_for("completed", DONE_TIMEOUT) for p in leechers))
@@ -113,7 +114,8 @@ async def test_leechers_finish_after_the_seeder_dies(
     path, digest = source
     seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "3MiB")
     # leechers upload slowly, so they are still trading when the seeder has sent one copy
-    leechers = [await swarm.get("leecher1", link, "--max-upload-rate", "384KiB")]
+    # --seed: a finished leecher stays for the others even after uploading one copy
+    leechers = [await swarm.get("leecher1", link, "--max-upload-rate", "384KiB", "--seed")]
     for k in (2, 3):
         leechers.append(
             await swarm.get(
@@ -123,6 +125,7 @@ async def test_leechers_finish_after_the_seeder_dies(
                 "384KiB",
                 "--peer",
                 link,
+                "--seed",
             )
         )
     meta = await leechers[0].wait_for("metadata", EVENT_TIMEOUT)
