@@ -40,7 +40,7 @@ async def test_a_plain_node_between_two_span_nodes(swarm: Swarm, source: tuple[P
     and every connection works in the mode both of its ends allow."""
     path, digest = source
     _, link = await swarm.seed("seeder", path, "--max-upload-rate", "1MiB")
-    middle = await swarm.get("middle", link, "--no-extensions")
+    middle = await swarm.get("middle", link, "--no-extensions", "--seed")  # stays for "last"
     last = await swarm.get("last", link_to(middle, link))
     done = await asyncio.gather(*(p.wait_for("completed", DONE_TIMEOUT) for p in (middle, last)))
     assert all(sha1_file(Path(e["path"])) == digest for e in done)
