@@ -324,7 +324,7 @@ def json_events_section() -> list[str]:
     source = (ROOT / "packages/p2pshare-node/src/p2pshare_node/events.py").read_text("utf-8")
     lines = source.splitlines()
     out = [
-        "## `--json` events",
+        "## `--json` events {#json-events}",
         "",
         "With `--json`, `share` and `get` print one JSON object per line on stdout, each with",
         '`"event"` (its kind) and `"time"` (seconds since the node started). Progress lines are',
