@@ -65,24 +65,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_leftovers() -> None:
+def clean_leftovers(prefix: str = PREFIX) -> None:
     """Delete namespaces of earlier runs whose process is gone (a killed test run)."""
     for line in _run("ip", "netns", "list").splitlines():
         name = line.split()[0] if line.split() else ""
         parts = name.split("-")
-        stale = len(parts) >= 3 and parts[0] == PREFIX and parts[1].isdigit()
+        stale = len(parts) >= 3 and parts[0] == prefix and parts[1].isdigit()
         if stale and not _alive(int(parts[1])):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
 
 
 class NetLab:
-    """`hosts` namespaces on one bridge; addresses SUBNET.1, SUBNET.2, ... in order."""
+    """`hosts` namespaces on one bridge; addresses SUBNET.1, SUBNET.2, ... in order.
+
+    Namespace names start with `prefix` (one without "-"), so labs of different users of the
+    machine never collide and each cleans up only its own leftovers."""
 
     _serial = 0
 
-    def __init__(self, hosts: int) -> None:
+    def __init__(self, hosts: int, prefix: str = PREFIX) -> None:
         NetLab._serial += 1
-        self.tag = f"{PREFIX}-{os.getpid()}-{NetLab._serial}"
+        self.prefix = prefix
+        self.tag = f"{prefix}-{os.getpid()}-{NetLab._serial}"
         self.switch = f"{self.tag}-sw"
         self.names = [f"{self.tag}-h{i}" for i in range(hosts)]
         self.addresses = [f"{SUBNET}.{i + 1}" for i in range(hosts)]
@@ -90,7 +94,7 @@ class NetLab:
 
     # --- set-up and tear-down ------------------------------------------------------------------
     def up(self) -> NetLab:
-        clean_leftovers()
+        clean_leftovers(self.prefix)
         try:
             _run("ip", "netns", "add", self.switch)
             self._in(self.switch, "ip", "link", "set", "lo", "up")

@@ -145,3 +145,30 @@ def test_every_scenario_runs_in_its_quick_form(name: str) -> None:
     elif name == "heterogeneous":
         classes = r["classes"]
         assert classes["fibre"]["median"] < classes["mobile"]["median"]
+
+
+def test_a_replayed_lab_run_arrives_on_time_from_a_link_and_fetches_the_metainfo() -> None:
+    """What scripts/validate.py replays: downloaders arriving at measured times, each given
+    only the seeder's address (a share link) and the share ID, not the metainfo."""
+    base = load("six-hosts-lossy-lan").with_overrides(pieces=16)
+    assert base.bootstrap == "seeders" and base.fetch_metainfo and base.peers == 5
+    times = (0.0, 0.25, 0.5, 1.0, 3.0)
+    scenario = dataclasses.replace(base, arrival="at", arrival_times=times)
+    world = World(scenario, seed=4)
+    world.run()
+    leechers = world.peers[1:]
+    assert [p.arrived_at for p in leechers] == list(times)
+    assert all(p.completed_at is not None for p in leechers)
+    assert all(p.swarm.metainfo == world.metainfo for p in leechers)  # fetched, and verified
+    # told only of the seeder, every downloader still met others (by PEX)
+    assert all(any(not link.dst.seeder for link in p.links.values()) for p in leechers)
+    table = {"swarm": {"peers": 2, "pieces": 4}, "class": [{"name": "a"}]}
+    with pytest.raises(ScenarioError, match="arrival_times"):
+        parse({**table, "swarm": {"peers": 2, "pieces": 4, "arrival": "at"}}, "missing")
+    with pytest.raises(ScenarioError, match="one time"):
+        parse(
+            {**table, "swarm": {"peers": 2, "pieces": 4, "arrival": "at", "arrival_times": [1]}},
+            "short",
+        )
+    with pytest.raises(ScenarioError, match="bootstrap"):
+        parse({**table, "swarm": {"peers": 2, "pieces": 4, "bootstrap": "dht"}}, "bad")

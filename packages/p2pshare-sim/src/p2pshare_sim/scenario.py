@@ -61,8 +61,16 @@ class Scenario:
     seeders: int
     seeder: PeerClass
     classes: tuple[PeerClass, ...]
-    arrival: str = "flash"  # "flash": all at t=0; "poisson": one every 1/arrival_rate s on average
+    arrival: str = "flash"  # "flash": all at t=0; "poisson": one every 1/arrival_rate s on average;
+    # "at": downloader i arrives at arrival_times[i] (a replay of measured start times)
     arrival_rate: float = 1.0  # downloaders per second (poisson)
+    arrival_times: tuple[float, ...] = ()
+    # what a joining downloader is told: "tracker" (tracker_peers random present peers) or
+    # "seeders" (the seeders' addresses only, as a share link names its seeder)
+    bootstrap: str = "tracker"
+    # downloaders start with the share ID only and fetch the metainfo from their peers (as
+    # `p2pshare get LINK` does); false: every peer knows it from the start
+    fetch_metainfo: bool = False
     linger: float | None = None  # seconds a downloader seeds after completing (None: stays)
     seeder_copies: float | None = None  # seeders leave after uploading this many copies
     partition: Partition | None = None
@@ -162,6 +170,9 @@ def _parse(data: dict[str, Any], name: str) -> Scenario:
         classes=classes,
         arrival=str(swarm.pop("arrival", "flash")),
         arrival_rate=float(swarm.pop("arrival_rate", 1.0)),
+        arrival_times=tuple(float(t) for t in swarm.pop("arrival_times", ())),
+        bootstrap=str(swarm.pop("bootstrap", "tracker")),
+        fetch_metainfo=bool(swarm.pop("fetch_metainfo", False)),
         linger=_optional_float(swarm.pop("linger", None)),
         seeder_copies=_optional_float(swarm.pop("seeder_copies", None)),
         partition=partition,
@@ -206,8 +217,14 @@ def _check(s: Scenario) -> None:
         raise ScenarioError("need at least one downloader and one seeder")
     if s.pieces < 1 or not is_valid_piece_size(s.piece_size):
         raise ScenarioError(f"{s.pieces} pieces of {s.piece_size} bytes is not a valid share")
-    if s.arrival not in ("flash", "poisson") or s.arrival_rate <= 0:
-        raise ScenarioError("arrival is 'flash' or 'poisson' (with arrival_rate > 0)")
+    if s.arrival not in ("flash", "poisson", "at") or s.arrival_rate <= 0:
+        raise ScenarioError("arrival is 'flash', 'poisson' (with arrival_rate > 0) or 'at'")
+    if (s.arrival == "at") != bool(s.arrival_times):
+        raise ScenarioError("arrival_times go with arrival = 'at' (and it needs them)")
+    if s.arrival == "at" and (len(s.arrival_times) != s.peers or min(s.arrival_times) < 0):
+        raise ScenarioError(f"arrival_times: one time >= 0 per downloader ({s.peers})")
+    if s.bootstrap not in ("tracker", "seeders"):
+        raise ScenarioError("bootstrap is 'tracker' or 'seeders'")
     if not 0 <= s.loss <= 0.2:
         raise ScenarioError("loss must be within 0..0.2")
     if sum(c.share for c in s.classes) <= 0:

@@ -169,9 +169,11 @@ class World:
             if peer.seeder:
                 self._join(peer)
         t = 0.0
-        for peer in leechers:
+        for i, peer in enumerate(leechers):
             if s.arrival == "poisson":
                 t += master.expovariate(s.arrival_rate)
+            elif s.arrival == "at":
+                t = s.arrival_times[i]
             else:
                 self.present.append(peer)  # a flash crowd is on the tracker from the start
             self._push(t, _JOIN, peer, None)
@@ -183,11 +185,12 @@ class World:
     def _new_peer(self, kind: PeerClass, master: random.Random, *, seeder: bool) -> SimPeer:
         index = len(self.peers) + 1
         s = self.scenario
+        fetch = s.fetch_metainfo and not seeder  # (then the core asks its peers for it)
         swarm = Swarm(
             peer_id=master.randbytes(20),
             listen_port=PORT,
-            share_id=None,
-            metainfo=self.metainfo,
+            share_id=self.metainfo.share_id if fetch else None,
+            metainfo=None if fetch else self.metainfo,
             have=Bitfield.full(s.pieces) if seeder else None,
             config=s.swarm_config(kind),
             now=0.0,
@@ -533,7 +536,10 @@ class World:
 
     def _on_join(self, peer: SimPeer, _: object) -> None:
         self._join(peer)
-        others = [p for p in self.present if p is not peer]
+        if self.scenario.bootstrap == "seeders":  # a share link: the seeders, then PEX
+            others = [p for p in self.present if p.seeder]
+        else:
+            others = [p for p in self.present if p is not peer]
         count = min(self.scenario.tracker_peers, len(others))
         for other in self.rng.sample(others, count):
             host, port = other.address
