@@ -33,6 +33,7 @@ PREFIXES = {
     "HS",
     "BF",
     "MSG",
+    "SEED",
     "META",
     "NAME",
     "LINK",

@@ -24,6 +24,7 @@ CASE_MODULES = (
     "conformance.cases.bitfield",
     "conformance.cases.transfer",
     "conformance.cases.span",
+    "conformance.cases.seed",
     "conformance.cases.metainfo",
     "conformance.cases.pex",
     "conformance.cases.errors",

@@ -1450,6 +1450,23 @@ plain(
 )
 
 
+# --- SEED (super-seeding, spec 7.7) ----------------------------------------------------------
+
+
+@mutant(
+    "seed2-super-seeder-serves-unannounced", ("SEED-2",), quick=True, node_args=("--super-seed",)
+)
+def seed2() -> None:
+    """A super-seeder serves every piece it holds, also one it never announced to the requester
+    (as if it were a plain seeder that forgot what it told whom)."""
+    sm = _swarm()
+
+    def announced(self: Any, peer: Any, index: int) -> bool:
+        return bool(self.picker.has(index))
+
+    sm.Swarm._announced = announced
+
+
 # --- TREE (folder shares, spec 8.7): downloaders fed hostile trees --------------------------
 
 

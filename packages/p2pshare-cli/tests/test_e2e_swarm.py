@@ -107,12 +107,15 @@ async def test_killed_leecher_resumes_without_refetching(
     assert not Path(meta["path"] + ".part.journal").exists()
 
 
+@pytest.mark.parametrize("mode", [(), ("--super-seed",)], ids=["plain", "super-seed"])
 async def test_leechers_finish_after_the_seeder_dies(
-    swarm: Swarm, source: tuple[Path, str]
+    swarm: Swarm, source: tuple[Path, str], mode: tuple[str, ...]
 ) -> None:
-    """When the leechers together hold every piece, the seeder's death does not stop them."""
+    """When the leechers together hold every piece, the seeder's death does not stop them;
+    a super-seeder [SEED] offers each of them pieces nobody has, so that happens after about
+    one copy of its upload."""
     path, digest = source
-    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "3MiB")
+    seeder, link = await swarm.seed("seeder", path, "--max-upload-rate", "3MiB", *mode)
     # leechers upload slowly, so they are still trading when the seeder has sent one copy
     # --seed: a finished leecher stays for the others even after uploading one copy
     leechers = [await swarm.get("leecher1", link, "--max-upload-rate", "384KiB", "--seed")]

@@ -112,13 +112,11 @@ def test_every_scenario_runs_in_its_quick_form(name: str) -> None:
     world, r = _run(name)
     seeder = world.peers[0]
     if name == "seeder-leaves":
-        # the seeder's one copy is mostly the same first pieces sent to several downloaders
-        # (they all start from nothing): the pieces it never sent are lost, and the run says so
+        # the seeder super-seeds (spec SEED): its one copy is made of distinct pieces, so the
+        # downloaders finish from each other after it left
         assert seeder.left_at is not None and not seeder.alive
         assert seeder.uploaded == world.metainfo.file_size  # (the queue died with it)
-        assert r["stalled"] and min(world.copies) == 0
-        assert r["completion"]["completed"] == 0 and r["d_over_dmin"] is None
-        return
+        assert seeder.left_at < r["completion"]["min"]
     assert r["completion"]["completed"] == 12 and not r["stalled"]
     assert r["d"] >= r["bound"]["d_min"]
     if name == "corrupt-peers":
@@ -172,3 +170,19 @@ def test_a_replayed_lab_run_arrives_on_time_from_a_link_and_fetches_the_metainfo
         )
     with pytest.raises(ScenarioError, match="bootstrap"):
         parse({**table, "swarm": {"peers": 2, "pieces": 4, "bootstrap": "dht"}}, "bad")
+
+
+def test_a_seeder_leaving_after_one_copy_without_super_seeding_kills_the_swarm() -> None:
+    """What the simulator found (#19): a plain seeder's one copy is mostly the same pieces sent
+    to several downloaders (they all start from nothing and pick blind): the pieces it never
+    sent are lost, and the run says so instead of idling to max_time."""
+    scenario = load("seeder-leaves").with_overrides(**QUICK)
+    plain = dataclasses.replace(
+        scenario, seeder=dataclasses.replace(scenario.seeder, super_seed=False)
+    )
+    world = World(plain, 2)
+    world.run()
+    r = world.recorder.result()
+    assert world.peers[0].uploaded == world.metainfo.file_size and not world.peers[0].alive
+    assert r["stalled"] and min(world.copies) == 0
+    assert r["completion"]["completed"] == 0 and r["d_over_dmin"] is None

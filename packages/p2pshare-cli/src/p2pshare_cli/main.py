@@ -194,11 +194,20 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
     help="Share the file under this name (e.g. when its own name is not portable, such as "
     "'10:30.log').",
 )
+@click.option(
+    "--super-seed",
+    "super_seed",
+    is_flag=True,
+    help="Initial seeding: offer each peer only pieces nobody has yet, so that the first copy "
+    "you upload is made of different pieces (BEP 16). For a seeder that will not stay long "
+    "or has little upload; slower for a lone downloader.",
+)
 @_common_options
 def share(
     path: Path,
     piece_size: int | None,
     share_name: str | None,
+    super_seed: bool,
     port: int,
     host: str | None,
     advertise: tuple[str, int | None] | None,
@@ -230,6 +239,7 @@ def share(
         piece_size=piece_size,
         max_upload_rate=max_upload_rate or None,
         max_connections_per_host=max_per_host,
+        super_seeding=super_seed,
         faults=frozenset(Fault(f) for f in faults),
     )
     sys.exit(_run(config, json_output, None))

@@ -60,6 +60,9 @@ class SwarmConfig:
     pipeline_seconds: float = 1.0
     block_size: int = MAX_BLOCK_LENGTH
     random_first_pieces: int = 4
+    # super-seeding [SEED]: a node that starts with every piece announces only the pieces it
+    # offers each peer, so its first copy of the file is made of distinct pieces (BEP 16)
+    super_seeding: bool = False
     # upload limit in bytes/s (None = unlimited), enforced by a token bucket
     max_upload_rate: int | None = None
     # seconds of max_upload_rate the bucket holds: what may leave at once after an idle spell.

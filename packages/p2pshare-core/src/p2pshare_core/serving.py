@@ -21,6 +21,8 @@ from .uploads import QueuedReply, UploadThrottle
 __all__ = ["Uploader"]
 
 SendEvent = Callable[[PeerSlot, Event, float], None]
+SentHook = Callable[[PeerSlot, int, int, int, float], None]
+"""(peer, index, length, span, now): piece data just went out (super-seeding counts it)."""
 
 
 class Uploader:
@@ -45,6 +47,7 @@ class Uploader:
             if config.max_upload_rate is not None
             else None
         )
+        self.on_sent: SentHook | None = None
 
     def request(self, peer: PeerSlot, block: Block, span: int, held: bool, now: float) -> None:
         """A request (span == 0) or span request (index = block[0]) that passed the protocol
@@ -98,6 +101,8 @@ class Uploader:
         pid = peer.peer_id
         assert pid is not None
         self.bytes_to[pid] = self.bytes_to.get(pid, 0) + length
+        if self.on_sent is not None:
+            self.on_sent(peer, index, length, span, now)
         return length
 
     def _reject(self, peer: PeerSlot, block: Block, span: int, now: float) -> None:

@@ -76,6 +76,7 @@ from .rate import RateMeter
 from .serving import Uploader
 from .spans import span_blocks, span_run, split_spans
 from .states import Role, State
+from .superseed import SuperSeeder
 from .swarmstats import PeerStats, SwarmStats
 
 __all__ = ["PeerStats", "Swarm", "SwarmStats"]  # (the stats types are re-exported)
@@ -150,10 +151,16 @@ class Swarm:
         self._meta = MetainfoFetch(metainfo)
         self.summary: ShareSummary | None = None
         self.picker: Picker | None = None
+        self._super: SuperSeeder | None = None  # while super-seeding [SEED]
         if metainfo is not None:
             self._learn_summary(metainfo.summary, have.to_bytes() if have is not None else None)
             if have is not None and self.picker is not None and self.picker.complete:
                 self._complete = True
+                if config.super_seeding:  # an initial seeder [SEED-1]
+                    summary = metainfo.summary
+                    lengths = [summary.piece_length(i) for i in range(metainfo.piece_count)]
+                    self._super = SuperSeeder(metainfo.piece_count, lengths, self._rng)
+                    self._uploader.on_sent = self._super_sent
             elif metainfo.piece_count == 0:
                 self._verify_file()
 
@@ -472,13 +479,19 @@ class Swarm:
         self._emit(PeerConnected(peer.conn_id, pid, peer.host, peer.port, peer.outbound, in_force))
         self._connected_set_changed(now)
         if self._choker.may_unchoke_new(self._unchoked_count()):
-            self._send(peer, Unchoke(), now)
+            self._unchoke(peer, now)
 
     def _on_bitfield(self, peer: PeerSlot, event: Bitfield, now: float) -> None:
         picker = self.picker
         assert picker is not None  # a handshake (so a summary) always precedes the bitfield
         picker.add_peer(peer.conn_id, event.bits)
         peer.bitfield_received = True
+        if self._super is not None:
+            for index in range(picker.piece_count):
+                if picker.peer_has(peer.conn_id, index):
+                    self._super_seen(index, now)
+                    if self._super is None:
+                        break
         self._update_interest(peer, now)
         if self.metainfo is None:
             self._fetch_metainfo(now)
@@ -487,21 +500,29 @@ class Swarm:
         picker = self.picker
         assert picker is not None
         picker.peer_have(peer.conn_id, event.index)
+        if self._super is not None:
+            self._super_seen(event.index, now)
+            self._offer(peer, now)
         if not picker.has(event.index):
             self._update_interest(peer, now)
 
     def _on_request(self, peer: PeerSlot, event: Request, now: float) -> None:
-        picker = self.picker
-        assert picker is not None
         block = (event.index, event.offset, event.length)
-        self._uploader.request(peer, block, 0, picker.has(event.index), now)
+        self._uploader.request(peer, block, 0, self._announced(peer, event.index), now)
 
     def _on_span_request(self, peer: PeerSlot, event: SpanRequest, now: float) -> None:
+        index, count = event.index, event.count
+        held = all(self._announced(peer, i) for i in range(index, index + count))
+        self._uploader.request(peer, (index, 0, 0), count, held, now)
+
+    def _announced(self, peer: PeerSlot, index: int) -> bool:
+        """Did we tell this peer we have the piece (so must serve it, MSG-20)? A super-seeder
+        serves only what it announced to the requester [SEED-2]."""
+        if self._super is not None:
+            return self._super.announced(peer.conn_id, index)
         picker = self.picker
         assert picker is not None
-        index, count = event.index, event.count
-        held = all(picker.has(i) for i in range(index, index + count))
-        self._uploader.request(peer, (index, 0, 0), count, held, now)
+        return picker.has(index)
 
     def _on_piece(self, peer: PeerSlot, event: Piece, now: float) -> None:
         data = event.data
@@ -624,7 +645,7 @@ class Swarm:
             if idle is None:
                 return
             self._choke(idle, now)
-        self._send(peer, Unchoke(), now)
+        self._unchoke(peer, now)
 
     def _on_not_interested(self, peer: PeerSlot, event: NotInterested, now: float) -> None:
         pass  # the next rechoke gives its slot to someone interested
@@ -703,7 +724,12 @@ class Swarm:
             flags=self.config.capabilities,
         )
         conn = peer.conn
-        frames = conn.send(hs) + conn.send(Bitfield(bits=self.picker.have_bits()))
+        if self._super is None:
+            bits = self.picker.have_bits()
+        else:  # [SEED-1] nothing announced yet: offers follow as have messages
+            self._super.add_peer(peer.conn_id)
+            bits = bytes((self.picker.piece_count + 7) // 8)
+        frames = conn.send(hs) + conn.send(Bitfield(bits=bits))
         self._emit_send(peer, frames, now)
 
     def _learn_summary(self, summary: ShareSummary, have_bits: bytes | None) -> None:
@@ -785,13 +811,63 @@ class Swarm:
         for peer in active:
             if peer.conn_id in chosen:
                 if peer.conn.am_choking:
-                    self._send(peer, Unchoke(), now)
+                    self._unchoke(peer, now)
             elif not peer.conn.am_choking:
                 self._choke(peer, now)
 
     def _choke(self, peer: PeerSlot, now: float) -> None:
         self._send(peer, Choke(), now)
         self._uploader.choked(peer, now)
+        if self._super is not None:
+            self._super.choked(peer.conn_id)
+            self._offer_everywhere(now)  # its offers went back to the pool
+
+    def _unchoke(self, peer: PeerSlot, now: float) -> None:
+        self._send(peer, Unchoke(), now)
+        self._offer(peer, now)
+
+    # --- super-seeding [SEED] -------------------------------------------------------------------
+    def _offer(self, peer: PeerSlot, now: float) -> None:
+        """Announce the pieces the super-seeder offers this peer, if it is unchoked [SEED-3]."""
+        sup = self._super
+        if sup is None or peer.conn.am_choking or not peer.ready:
+            return
+        for index in sup.offer(peer.conn_id):
+            self._send(peer, Have(index=index), now)
+
+    def _offer_everywhere(self, now: float) -> None:
+        for peer in self._peers.values():
+            self._offer(peer, now)
+
+    def _super_seen(self, index: int, now: float) -> None:
+        """A peer announced `index`: its holder may get a new offer; once every piece is in the
+        swarm, super-seeding ends and every peer hears of every piece [SEED-4]."""
+        sup = self._super
+        assert sup is not None
+        holder = sup.peer_has(index)
+        if sup.done:
+            self._super = None
+            self._uploader.on_sent = None
+            for peer in self._peers.values():
+                if peer.conn.our_state is not State.HANDSHAKE:  # (our bitfield went out)
+                    for i in range(sup.piece_count):
+                        if not sup.announced(peer.conn_id, i):
+                            self._send(peer, Have(index=i), now)
+        elif holder is not None:
+            other = self._peers.get(holder)
+            if other is not None:
+                self._offer(other, now)
+
+    def _super_sent(self, peer: PeerSlot, index: int, length: int, span: int, now: float) -> None:
+        """Data went to a peer: an offer written in full makes room for the next one."""
+        sup, picker = self._super, self.picker
+        assert sup is not None and picker is not None
+        if span:
+            pieces = [(i, picker.piece_length(i)) for i in range(index, index + span)]
+        else:
+            pieces = [(index, length)]
+        if any([sup.sent(peer.conn_id, i, n) for i, n in pieces]):
+            self._offer(peer, now)
 
     def _connected_set_changed(self, now: float) -> None:
         self._pex_version += 1
@@ -983,6 +1059,9 @@ class Swarm:
             self._meta.give_back(chunk)
         peer.meta_inflight.clear()
         self._uploader.forget(peer.conn_id)
+        if self._super is not None:
+            self._super.forget(peer.conn_id)
+            self._offer_everywhere(now)
         if peer.ready:
             assert pid is not None
             if self._by_peer_id.get(pid) is peer:

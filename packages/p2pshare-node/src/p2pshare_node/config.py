@@ -31,6 +31,7 @@ class NodeConfig:
     lan: bool = field(default_factory=lambda: lan_by_default())
     metainfo_only: bool = False  # fetch and verify the metainfo, write nothing (`info`, `verify`)
     max_upload_rate: int | None = None  # bytes/s, None = unlimited
+    super_seeding: bool = False  # seeding: offer pieces one peer at a time (spec SEED)
     extensions: bool = True  # offer the protocol extensions we implement (spec 5.1); False:
     # speak plain version 1 (interop tests; a peer without them is served the same either way)
     max_download_rate: int | None = None  # bytes/s, None = unlimited (readlimit.py)

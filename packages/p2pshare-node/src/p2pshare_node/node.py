@@ -194,6 +194,7 @@ class Node:
         self._give_up.start(loop.time())  # (waiting for a first peer is the probe's)
         config = SwarmConfig(
             max_upload_rate=self.config.max_upload_rate,
+            super_seeding=self.config.super_seeding,
             max_connections_per_host=self.config.max_connections_per_host,
             capabilities=int(IMPLEMENTED) if self.config.extensions else 0,
         )

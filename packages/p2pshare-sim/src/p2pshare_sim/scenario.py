@@ -38,6 +38,7 @@ class PeerClass:
     latency: float  # one-way access latency, seconds (a link's latency is the sum of its ends')
     free_rider: bool = False  # never uploads: no upload slots, no upload capacity
     corrupt: bool = False  # serves blocks that fail the piece hash
+    super_seed: bool = False  # a seeder that super-seeds (SwarmConfig.super_seeding, spec SEED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,8 @@ class Scenario:
         changes = dict(self.config)
         if peer_class.free_rider:
             changes["upload_slots"] = 0
+        if peer_class.super_seed:
+            changes["super_seeding"] = True
         return dataclasses.replace(SwarmConfig(), **changes)
 
     def with_overrides(self, *, peers: int | None = None, pieces: int | None = None) -> Scenario:
@@ -196,6 +199,7 @@ def _peer_class(name: str, table: dict[str, Any], share: float | None = None) ->
         latency=float(table.pop("latency_ms", 20.0)) / 1000,
         free_rider=bool(table.pop("free_rider", False)),
         corrupt=bool(table.pop("corrupt", False)),
+        super_seed=bool(table.pop("super_seed", False)),
     )
     _no_extra(f"class {name!r}", table)
     if result.upload < 0 or result.download <= 0 or result.latency < 0 or result.share < 0:
@@ -233,6 +237,8 @@ def _check(s: Scenario) -> None:
         raise ScenarioError("hash rate, tracker_peers and max_time must be positive")
     if s.seeder.free_rider or s.seeder.corrupt or s.seeder.upload <= 0:
         raise ScenarioError("a seeder must upload, honestly")
+    if any(c.super_seed for c in s.classes):
+        raise ScenarioError("only the [seeder] table may super-seed (a downloader has no copy)")
     p = s.partition
     if p is not None and not (0 <= p.start < p.heal and 0 < p.fraction < 1):
         raise ScenarioError("partition: 0 <= start < heal, 0 < fraction < 1")

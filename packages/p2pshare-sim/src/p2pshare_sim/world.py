@@ -229,8 +229,14 @@ class World:
         still to come can ever complete (the run stops instead of idling to max_time)."""
         if any(p.seeder and p.alive for p in self.peers[: self.scenario.seeders]):
             return False
-        self.recorder.stalled = min(self.copies) == 0
-        return self.recorder.stalled
+        if min(self.copies) > 0:
+            return False
+        # piece data still on its way or being hashed may yet be the missing copy (a seeder
+        # leaves when its last block is sent, one latency before it arrives)
+        if any(e[2] == _HASHED or (e[2] == _ARRIVE and e[4][1]) for e in self._queue):  # type: ignore[index]
+            return False
+        self.recorder.stalled = True
+        return True
 
     def _push(self, when: float, kind: int, a: object, b: object) -> None:
         self._seq += 1
