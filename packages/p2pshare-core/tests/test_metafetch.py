@@ -1,9 +1,8 @@
-"""MetainfoFetch: chunks in any order (and twice) assemble to the metainfo, held once."""
+"""MetainfoFetch: chunks in any order (and twice) assemble to the metainfo."""
 
 from __future__ import annotations
 
 import hashlib
-import tracemalloc
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,36 +80,3 @@ def test_a_wrong_chunk_fails_the_share_id_and_the_next_round_starts_clean(
     assert [fetch.received(c, _chunk(blob, c), SOURCES[2], total) for c in range(total)][-1]
     got, sources = fetch.assemble(meta.share_id)
     assert got == meta and sources == {SOURCES[2]}
-
-
-def test_chunks_that_do_not_fit_are_dropped() -> None:
-    meta = _metainfo(5000)  # 160 KiB: three chunks, the last one short
-    blob = meta.encode()
-    total = chunk_total(meta.summary)
-    fetch = MetainfoFetch(None)
-    assert not fetch.received(total, b"x", SOURCES[0], total)  # past the end
-    assert not fetch.received(0, _chunk(blob, 0)[:-1], SOURCES[0], total)  # short, not last
-    assert not fetch.received(2, bytes(METAINFO_CHUNK_SIZE + 1), SOURCES[0], total)  # too long
-    assert [fetch.received(c, _chunk(blob, c), SOURCES[1], total) for c in range(total)][-1]
-    got, sources = fetch.assemble(meta.share_id)
-    assert got == meta and sources == {SOURCES[1]}
-
-
-def test_a_big_metainfo_is_held_once_while_it_is_assembled() -> None:
-    """131 072 pieces: 4 MiB of encoding. Chunks plus a joined copy would peak at 8 MiB."""
-    meta = _metainfo(131_072)
-    blob = meta.encode()
-    total = chunk_total(meta.summary)
-    fetch = MetainfoFetch(None)
-    fetch.start(meta.summary)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        for c in range(total):
-            fetch.received(c, _chunk(blob, c), SOURCES[0], total)
-        got, _ = fetch.assemble(meta.share_id)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    assert got == meta
-    assert peak < len(blob) + 4 * METAINFO_CHUNK_SIZE, f"peak {peak} for {len(blob)} bytes"

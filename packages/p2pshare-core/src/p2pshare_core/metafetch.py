@@ -4,16 +4,11 @@ A node that has the metainfo answers chunk requests from its encoding. A node th
 the share ID (and, from a handshake, the summary) fetches the chunks, spread over its peers by
 the swarm, and keeps each chunk's source: the assembled bytes are trusted only if their SHA-256
 is the share ID [META-14], and if not, every source is suspect.
-
-Chunks are written into one buffer as they arrive, and that buffer becomes the encoding: the
-metainfo of a big share (4 MiB at 131 072 pieces) never exists as chunks and a joined copy at
-once, and leaves no chunk-sized holes in the heap behind it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 
 from .constants import METAINFO_CHUNK_SIZE
 from .errors import ErrorCode, RemoteProtocolError
@@ -35,9 +30,7 @@ class MetainfoFetch:
         self.blob: bytes | None = metainfo.encode() if metainfo is not None else None
         self.missing: list[int] = []  # chunks nobody is fetching (popped from the end)
         self.problem: RemoteProtocolError | None = None  # why the last assembly was refused
-        self._buffer: io.BytesIO | None = None  # the chunks so far, each at its offset
-        self._received: set[int] = set()
-        self._size = 0  # the encoding's length: the end of the last chunk, once it is here
+        self._chunks: dict[int, bytes] = {}
         self._sources: set[bytes] = set()
 
     # --- serving ------------------------------------------------------------------------------
@@ -63,38 +56,18 @@ class MetainfoFetch:
         self.missing.append(chunk)
 
     def received(self, chunk: int, data: bytes, source: bytes, total: int) -> bool:
-        """Keep chunk `chunk` of `total` (the first copy wins); True once all are here.
-
-        The connection has checked the chunk's index and length against the handshake's
-        summary [META-10]; a chunk that still does not fit is dropped here.
-        """
-        start = chunk * METAINFO_CHUNK_SIZE
-        if self.blob is not None or chunk in self._received or not 0 <= chunk < total:
+        """Keep a chunk (the first copy wins); True once all `total` chunks are here."""
+        if self.blob is not None or chunk in self._chunks:
             return False
-        if len(data) > METAINFO_CHUNK_SIZE or (
-            chunk < total - 1 and len(data) != METAINFO_CHUNK_SIZE
-        ):
-            return False
-        if self._buffer is None:
-            self._buffer = _zeroed(total * METAINFO_CHUNK_SIZE)
-        self._buffer.seek(start)
-        self._buffer.write(data)
-        if chunk == total - 1:
-            self._size = start + len(data)
-        self._received.add(chunk)
+        self._chunks[chunk] = data
         self._sources.add(source)
-        return len(self._received) == total
+        return len(self._chunks) == total
 
     def assemble(self, share_id: bytes | None) -> tuple[Metainfo | None, set[bytes]]:
         """The metainfo the chunks make, if its SHA-256 is the share ID and it parses
         [META-14]; None otherwise. Also returns who sent chunks (suspects if None)."""
-        buffer, self._buffer = self._buffer, None
-        blob = b""
-        if buffer is not None:
-            buffer.truncate(self._size)
-            blob = buffer.getvalue()  # (the buffer's own bytes, no copy: see _zeroed)
-            buffer.close()
-        self._received.clear()
+        blob = b"".join(self._chunks[i] for i in range(len(self._chunks)))
+        self._chunks.clear()
         sources, self._sources = self._sources, set()
         meta: Metainfo | None = None
         self.problem = RemoteProtocolError(
@@ -111,14 +84,3 @@ class MetainfoFetch:
             self.blob = blob
             self.missing = []
         return meta, sources
-
-
-def _zeroed(size: int) -> io.BytesIO:
-    """A writable buffer of `size` zero bytes whose getvalue() is not a second copy.
-
-    io.BytesIO keeps its contents in one bytes object: given one nothing else refers to, it
-    writes into it in place, and getvalue() hands that same object over (CPython; elsewhere it
-    is one copy, at assembly only). bytes(size) is calloc'd: pages no chunk reached cost no
-    memory.
-    """
-    return io.BytesIO(bytes(size))
