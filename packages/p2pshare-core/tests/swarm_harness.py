@@ -49,6 +49,14 @@ def make_share(
     return Metainfo(name, size, piece_size, hashlib.sha1(data).digest(), hashes), data
 
 
+def checked_timer(swarm: Swarm) -> float | None:
+    """`swarm.get_timer()`, checked against the same deadline computed from scratch: the
+    incremental one must never miss a connection something happened to."""
+    timer = swarm.get_timer()
+    assert timer == swarm._timer_reference(), (timer, swarm._timer_reference())
+    return timer
+
+
 @dataclass
 class Node:
     """One simulated peer: a swarm, its "disk", and what it reported."""
@@ -219,7 +227,7 @@ class Network:
             if self.keep_actions:
                 node.actions.append(action)
             self._execute(node, action)
-        timer = swarm.get_timer()
+        timer = checked_timer(swarm)
         if timer is not None and timer != node.timer_at:
             node.timer_at = timer
             self.schedule(max(timer, self.now), lambda: self._fire(node, timer))
@@ -501,13 +509,14 @@ class Driver:
                 self.closed[action.conn_id] = action
             out.append(action)
         self.actions.extend(out)
+        checked_timer(self.swarm)
         return out
 
     def advance(self, now: float) -> list[Action]:
         """Move the clock to `now`, firing the timer whenever it is due on the way."""
         before = len(self.actions)
         for _ in range(10_000):
-            timer = self.swarm.get_timer()
+            timer = checked_timer(self.swarm)
             if timer is None or timer > now:
                 break
             self.now = max(self.now, timer)

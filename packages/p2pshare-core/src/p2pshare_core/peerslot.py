@@ -18,6 +18,7 @@ class PeerSlot:
         "bitfield_received",
         "conn",
         "conn_id",
+        "deadline",
         "depth",
         "down",
         "host",
@@ -52,6 +53,7 @@ class PeerSlot:
         self.opened_at = now
         self.last_recv = now
         self.last_sent = now
+        self.deadline: float | None = None  # the swarm's timer deadline for it, as last computed
         self.peer_id: bytes | None = None
         self.listen_port = 0
         self.ready = False  # their handshake accepted (peer_id known, duplicates resolved)

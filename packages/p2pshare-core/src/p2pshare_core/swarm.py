@@ -12,6 +12,7 @@ Per-block work is O(1) amortised: this object sits on the hot path of every byte
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import deque
 from collections.abc import Callable
@@ -126,6 +127,13 @@ class Swarm:
         self._rng = rng if rng is not None else random.Random()
         self._actions: deque[Action] = deque()
         self._peers: dict[int, PeerSlot] = {}
+        self._busy = 0  # connections that take a peer slot: ready, or dialed by us
+        # get_timer() is called after every event: the earliest per-connection deadline is
+        # kept in a heap (entries whose connection is gone or moved are skipped lazily) and
+        # recomputed only for the connections something happened to since the last call.
+        self._deadlines: list[tuple[float, int]] = []  # (deadline, conn_id)
+        self._stale: set[int] = set()  # conn_ids whose deadline must be recomputed
+        self._all_stale = False  # every deadline must be recomputed (PEX version, timer, ...)
         self._by_peer_id: dict[bytes, PeerSlot] = {}
         self._book = PeerBook(peer_id, config)
         self._choker = Choker(config.upload_slots, self._rng)
@@ -183,6 +191,9 @@ class Swarm:
         peer.depth = self.config.initial_pipeline_depth
         peer.pex = PexPacer(self.config.pex_min_interval)
         self._peers[conn_id] = peer
+        self._stale.add(conn_id)
+        if outbound:
+            self._busy += 1
         self._hosts.add(host)
         if not outbound and not self._admit(peer, now):
             return
@@ -202,6 +213,7 @@ class Swarm:
             return  # closed by us already; late bytes are dropped
         conn = peer.conn
         peer.last_recv = now
+        self._stale.add(conn_id)  # (a handler that touches other connections marks them)
         conn.receive_data(data)
         handlers = self._handlers
         while True:
@@ -278,8 +290,11 @@ class Swarm:
             self._emit(FileCorrupt())
 
     def get_timer(self) -> float | None:
-        """The next time `handle_timer` must be called (None: nothing scheduled)."""
-        cfg = self.config
+        """The next time `handle_timer` must be called (None: nothing scheduled).
+
+        O(log n) per connection touched since the last call, not O(connections): it is called
+        after every event. `_timer_reference` is the same answer computed from scratch.
+        """
         deadline = self._next_rechoke
         # due addresses only count while a dial could start: with every slot taken the book's
         # past deadline would fire again and again (a freed slot dials at once, see _forget)
@@ -291,27 +306,73 @@ class Swarm:
         uploads = self._uploader.due()
         if uploads is not None and uploads < deadline:
             deadline = uploads
-        picker = self.picker
-        for peer in self._peers.values():
-            when = peer.last_recv + cfg.idle_timeout
-            if not peer.bitfield_received:
-                when = min(when, peer.opened_at + cfg.handshake_timeout)
-            if peer.conn.our_state is not State.HANDSHAKE:
-                when = min(when, peer.last_sent + cfg.keepalive_interval)
-            if picker is not None and peer.bitfield_received:
-                oldest = picker.oldest_request(peer.conn_id)
-                if oldest is not None:
-                    when = min(when, oldest + cfg.request_timeout)
-            if peer.meta_inflight:
-                when = min(when, min(peer.meta_inflight.values()) + cfg.request_timeout)
-            if peer.pex_version != self._pex_version and peer.pex.last_sent is not None:
-                when = min(when, peer.pex.last_sent + cfg.pex_min_interval)
-            if when < deadline:
-                deadline = when
+        peers = self._peer_deadline()
+        if peers is not None and peers < deadline:
+            deadline = peers
         return deadline
+
+    def _peer_deadline(self) -> float | None:
+        """The earliest deadline of any connection (None: no connections)."""
+        heap, peers = self._deadlines, self._peers
+        if self._all_stale or len(heap) > 2 * len(peers) + 64:  # (bounds the skipped entries)
+            self._all_stale = False
+            self._stale.clear()
+            heap = self._deadlines = []
+            for slot in peers.values():
+                when = slot.deadline = self._deadline_of(slot)
+                heap.append((when, slot.conn_id))
+            heapq.heapify(heap)
+        elif self._stale:
+            for conn_id in self._stale:
+                peer = peers.get(conn_id)
+                if peer is not None:
+                    when = self._deadline_of(peer)
+                    if when != peer.deadline:  # (an unchanged deadline is in the heap already)
+                        peer.deadline = when
+                        heapq.heappush(heap, (when, conn_id))
+            self._stale.clear()
+        while heap:
+            when, conn_id = heap[0]
+            top = peers.get(conn_id)
+            if top is not None and top.deadline == when:
+                return when
+            heapq.heappop(heap)  # closed, or its deadline moved since
+        return None
+
+    def _deadline_of(self, peer: PeerSlot) -> float:
+        """When `handle_timer` has something to do for this connection (timeouts [HS-18,
+        FRAME-10, BEH-8], keep-alive [FRAME-9], metainfo requests, paced PEX [PEX-2])."""
+        cfg = self.config
+        when = peer.last_recv + cfg.idle_timeout
+        if not peer.bitfield_received:
+            when = min(when, peer.opened_at + cfg.handshake_timeout)
+        if peer.conn.our_state is not State.HANDSHAKE:
+            when = min(when, peer.last_sent + cfg.keepalive_interval)
+        picker = self.picker
+        if picker is not None and peer.bitfield_received:
+            oldest = picker.oldest_request(peer.conn_id)
+            if oldest is not None:
+                when = min(when, oldest + cfg.request_timeout)
+        if peer.meta_inflight:
+            when = min(when, min(peer.meta_inflight.values()) + cfg.request_timeout)
+        if peer.pex_version != self._pex_version and peer.pex.last_sent is not None:
+            when = min(when, peer.pex.last_sent + cfg.pex_min_interval)
+        return when
+
+    def _timer_reference(self) -> float | None:
+        """`get_timer()` computed from scratch, every connection and the slot count walked
+        (slow; the definition of correct, for the tests that check the incremental one)."""
+        deadline = self._next_rechoke
+        busy = sum(1 for p in self._peers.values() if p.ready or p.outbound)
+        room = 0 if self._shutting_down else self.config.max_connections - busy
+        book = self._book.next_deadline() if room - len(self._pending_dials) > 0 else None
+        candidates = [book, self._refill_at, self._uploader.due()]
+        candidates += [self._deadline_of(p) for p in self._peers.values()]
+        return min([deadline] + [c for c in candidates if c is not None])
 
     def handle_timer(self, now: float) -> None:
         """Run everything that is due at `now`."""
+        self._all_stale = True  # (it may touch every connection)
         cfg = self.config
         picker = self.picker
         for peer in list(self._peers.values()):  # one peer's timers never close another
@@ -462,6 +523,8 @@ class Swarm:
         peer.peer_id = pid
         peer.listen_port = hs.listen_port
         peer.ready = True
+        if not peer.outbound:
+            self._busy += 1
         if peer.conn.capabilities_in_force & Capability.SPAN and self.summary is not None:
             peer.span_run = span_run(self.summary.piece_size)
         peer.last_data = now
@@ -561,6 +624,7 @@ class Swarm:
         useful, cancels = picker.block_received(peer.conn_id, block)
         for other_id, triple in cancels:
             other = self._peers[other_id]
+            self._stale.add(other_id)  # its oldest request may have gone with the copy
             if triple in other.conn.our_requests:  # (a span is not cancelled piece by piece)
                 i, o, n = triple
                 self._send(other, Cancel(index=i, offset=o, length=n), now)
@@ -709,6 +773,7 @@ class Swarm:
     def _emit_send(self, peer: PeerSlot, data: bytes, now: float) -> None:
         self._actions.append(Send(peer.conn_id, data))
         peer.last_sent = now
+        self._stale.add(peer.conn_id)
 
     def _send(self, peer: PeerSlot, event: Event, now: float) -> None:
         self._emit_send(peer, peer.conn.send(event), now)
@@ -871,6 +936,7 @@ class Swarm:
 
     def _connected_set_changed(self, now: float) -> None:
         self._pex_version += 1
+        self._all_stale = True  # (every connection's PEX is due again)
         for peer in list(self._peers.values()):
             if peer.ready:
                 self._maybe_pex(peer, now)
@@ -909,8 +975,7 @@ class Swarm:
         inbound connections do not take a peer slot [SEC-7]); none while shutting down."""
         if self._shutting_down:
             return 0
-        busy = sum(1 for p in self._peers.values() if p.ready or p.outbound)
-        return self.config.max_connections - busy - len(self._pending_dials)
+        return self.config.max_connections - self._busy - len(self._pending_dials)
 
     def _fetch_metainfo(self, now: float) -> None:
         """Ask peers for the metainfo chunks nobody is fetching yet."""
@@ -933,6 +998,7 @@ class Swarm:
 
     def _metainfo_complete(self, now: float) -> None:
         """Verify the assembled metainfo against the share ID [META-14]."""
+        self._all_stale = True  # (every request in flight ends, the picker may change)
         summary = self.summary
         assert summary is not None
         meta, sources = self._meta.assemble(self.share_id)
@@ -1049,6 +1115,8 @@ class Swarm:
         From here on the connection no longer counts against any limit [SEC-6, SEC-7].
         """
         del self._peers[peer.conn_id]
+        if peer.ready or peer.outbound:
+            self._busy -= 1
         self._hosts.remove(peer.host)
         pid = peer.peer_id
         picker = self.picker
