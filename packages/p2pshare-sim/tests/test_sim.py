@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from p2pshare_sim import ScenarioError, World, builtin_names, load, simulate
+from p2pshare_sim.network import PAYLOAD_SHARE
 from p2pshare_sim.scenario import parse
 
 QUICK = {"peers": 12, "pieces": 24}
@@ -186,3 +187,23 @@ def test_a_seeder_leaving_after_one_copy_without_super_seeding_kills_the_swarm()
     assert world.peers[0].uploaded == world.metainfo.file_size and not world.peers[0].alive
     assert r["stalled"] and min(world.copies) == 0
     assert r["completion"]["completed"] == 0 and r["d_over_dmin"] is None
+
+
+def test_link_rates_carry_headers_and_a_busy_uplink_queues() -> None:
+    """A scenario's rates are link rates: payload gets PAYLOAD_SHARE of them (the headers of
+    every packet take the rest), and the bound is computed on that. A saturated uplink with a
+    buffer (queue_ms) delays what it sends by that much."""
+    base = load("flash-crowd").with_overrides(peers=1, pieces=16)
+    plain = World(base, seed=1)
+    plain.run()
+    rate = base.seeder.upload * PAYLOAD_SHARE  # (100 Mbit/s seeder, 100 Mbit/s download)
+    assert plain.recorder.bound.d_min == pytest.approx(base.file_size / rate)
+    done = plain.peers[1].completed_at
+    assert done is not None and done >= base.file_size / rate
+    seeder = dataclasses.replace(base.seeder, queue=0.25)
+    queued = World(dataclasses.replace(base, seeder=seeder), seed=1)
+    queued.run()
+    later = queued.peers[1].completed_at
+    assert later is not None and later >= done + 0.25
+    with pytest.raises(ScenarioError, match="positive"):
+        parse({"swarm": {"peers": 1, "pieces": 4}, "class": [{"queue_ms": -1}]}, "bad")

@@ -7,12 +7,16 @@ While a link has bulk data queued it is an active flow with a rate
     min(sender upload / sender's active flows, receiver download / receiver's active flows,
         the TCP throughput loss allows over that path (Mathis: 1.22 MSS / (RTT sqrt(p))))
 
-so a peer's upload is shared fairly among its connections, and a flow is recomputed only when
-the number of flows at one of its two ends changes. A segment's completion time follows from
+where a peer's upload and download are the payload its link rates carry (PAYLOAD_SHARE: every
+full packet of MSS bytes costs MTU + FRAMING on the wire), so a peer's upload is shared fairly
+among its connections, and a flow is recomputed only when the number of flows at one of its
+two ends changes. A segment's completion time follows from
 its remaining bytes and the rate; a rate change reschedules it (old heap entries are left to be
 skipped by version number). Small frames with no bulk data ahead of them go out at once and
 arrive one latency later; loss adds one retransmission timeout to a small frame with
-probability p. Bytes cross a partition only once it heals.
+probability p. While a peer's upload is saturated, everything it sends also waits its access
+link's queue delay (`queue_ms`: the buffer a loss-based TCP keeps filled). Bytes cross a
+partition only once it heals.
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .world import SimPeer
 
-__all__ = ["MSS", "Link", "Segment"]
+__all__ = ["MSS", "PAYLOAD_SHARE", "Link", "Segment"]
 
-MSS = 1460  # bytes of TCP payload per packet, for the loss model
+MTU = 1500  # bytes of an IP packet on an Ethernet-sized path
+HEADERS = 52  # IPv4 (20) + TCP (20) + its timestamp option (12, on by default in Linux)
+FRAMING = 14  # the Ethernet header: a link's rate (and `tc tbf`) counts it too
+MSS = MTU - HEADERS  # 1448 bytes of TCP payload per full packet
+PAYLOAD_SHARE = MSS / (MTU + FRAMING)
+"""The share of a link's rate that carries data (0.956): a scenario's capacities are link
+rates, as a provider sells them and a traffic shaper enforces them (measured in the six-host
+lab: the seeder's tbf let out 4.9 % more bytes than the node wrote)."""
 
 
 class Segment:

@@ -36,6 +36,10 @@ class PeerClass:
     upload: float  # bytes/s
     download: float  # bytes/s
     latency: float  # one-way access latency, seconds (a link's latency is the sum of its ends')
+    # seconds a frame waits in the access link's buffer while the upload is saturated: a
+    # loss-based TCP keeps a busy uplink's buffer filled (bufferbloat), so a handshake, a
+    # request or a block sent then queues behind the other connections' data
+    queue: float = 0.0
     free_rider: bool = False  # never uploads: no upload slots, no upload capacity
     corrupt: bool = False  # serves blocks that fail the piece hash
     super_seed: bool = False  # a seeder that super-seeds (SwarmConfig.super_seeding, spec SEED)
@@ -197,12 +201,13 @@ def _peer_class(name: str, table: dict[str, Any], share: float | None = None) ->
         upload=float(table.pop("upload_mbit", 10.0)) * MBIT,
         download=float(table.pop("download_mbit", 100.0)) * MBIT,
         latency=float(table.pop("latency_ms", 20.0)) / 1000,
+        queue=float(table.pop("queue_ms", 0.0)) / 1000,
         free_rider=bool(table.pop("free_rider", False)),
         corrupt=bool(table.pop("corrupt", False)),
         super_seed=bool(table.pop("super_seed", False)),
     )
     _no_extra(f"class {name!r}", table)
-    if result.upload < 0 or result.download <= 0 or result.latency < 0 or result.share < 0:
+    if min(result.upload, result.latency, result.share, result.queue) < 0 or result.download <= 0:
         raise ScenarioError(f"class {name!r}: capacities and latency must be positive")
     return result
 

@@ -45,7 +45,7 @@ from p2pshare_core.metainfo import Metainfo
 from p2pshare_core.swarm import Swarm
 
 from .metrics import Recorder
-from .network import Link, Segment
+from .network import PAYLOAD_SHARE, Link, Segment
 from .scenario import PeerClass, Scenario
 
 __all__ = ["SimPeer", "World"]
@@ -79,6 +79,7 @@ class SimPeer:
         "left_at",
         "links",
         "next_conn",
+        "queue",
         "received",
         "seeder",
         "stored",
@@ -96,9 +97,11 @@ class SimPeer:
         self.swarm = swarm
         self.seeder = seeder
         self.address = (_host(index), PORT)
-        self.upload = 0.0 if kind.free_rider else kind.upload
-        self.download = kind.download
+        # payload bytes/s: the scenario's link rates less the packets' headers
+        self.upload = 0.0 if kind.free_rider else kind.upload * PAYLOAD_SHARE
+        self.download = kind.download * PAYLOAD_SHARE
         self.latency = kind.latency
+        self.queue = kind.queue
         self.alive = False
         self.arrived_at: float | None = None
         self.completed_at: float | None = None
@@ -117,6 +120,11 @@ class SimPeer:
         self.received = 0  # piece bytes that arrived (useful or not)
         self.stored = 0  # piece bytes the core kept
         self.group = 0  # partition side
+
+
+def _saturated(peer: SimPeer) -> bool:
+    """The peer's upload is the bottleneck of its flows (they use all of it)."""
+    return sum(link.rate for link in peer.up_active) >= 0.99 * peer.upload
 
 
 def _host(index: int) -> str:
@@ -337,6 +345,9 @@ class World:
     def _deliver(self, link: Link, chunks: list[bytes], bulk: int, *, eof: bool) -> None:
         """Schedule the arrival of `chunks` (plus EOF) one latency from now, in link order."""
         delay = link.latency
+        src = link.src
+        if src.queue and src.flows_up and _saturated(src):
+            delay += src.queue  # behind the other connections' data in the uplink's buffer
         loss = self.scenario.loss
         if loss and not bulk and self.rng.random() < loss:
             delay += max(MIN_RTO, 4 * link.latency)
