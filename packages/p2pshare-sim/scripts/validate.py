@@ -59,6 +59,7 @@ NetLab, missing = netlab.NetLab, netlab.missing
 PREFIX = "validate"  # namespace names: never those of the test suite's labs
 TBF_BURST = "64kb"  # tc's kb: kilobytes (the netlab default)
 RUN_TIMEOUT = 600.0
+Backlog = dict[int, list[int]]  # host -> bytes in its tbf queue, one sample per QUEUE_SAMPLE
 QUEUE_SAMPLE = 0.5  # seconds between two looks at the tbf queues (--queues)
 
 
@@ -109,7 +110,7 @@ async def measure_once(
     scenario: Scenario,
     workdir: Path,
     events: Path | None = None,
-    queues: dict[int, list[int]] | None = None,
+    queues: Backlog | None = None,
 ) -> Run:
     """One real run of the scenario's swarm in network namespaces (every process's events
     written to `events`/hostN.jsonl if given; the tbf queues' backlog sampled into `queues`
@@ -195,7 +196,7 @@ async def measure_once(
     )
 
 
-async def _sample_queues(lab: Any, hosts: int, into: dict[int, list[int]]) -> None:
+async def _sample_queues(lab: Any, hosts: int, into: Backlog) -> None:
     """Every QUEUE_SAMPLE seconds, the bytes waiting in each host's tbf (until cancelled)."""
     while True:
         for host in range(hosts):
@@ -284,6 +285,55 @@ def _table(comparison: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _measure(scenario: Scenario, args: argparse.Namespace) -> tuple[list[Run], list[Backlog]]:
+    runs: list[Run] = []
+    backlog: list[Backlog] = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="p2pshare-validate-") as tmp:
+            keep = None
+            if args.events is not None:
+                keep = args.events / f"run{i + 1}"
+                keep.mkdir(parents=True, exist_ok=True)
+            queues: Backlog | None = {} if args.queues else None
+            run = asyncio.run(measure_once(scenario, Path(tmp), keep, queues))
+            if queues:
+                backlog.append(queues)
+        runs.append(run)
+        times = ", ".join(f"h{d.host} {d.completion:.1f}" for d in run.downloaders)
+        print(
+            f"run {i + 1}/{args.runs}: {times} s (load {run.load_before:.1f}→{run.load_after:.1f})",
+            file=sys.stderr,
+        )
+    return runs, backlog
+
+
+def _replayed(path: Path) -> tuple[list[Run], list[Backlog]]:
+    """The runs (and queue samples) of an earlier `--json` report."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    runs = []
+    for r in data["runs"]:
+        fields = {**r, "downloaders": [Downloader(**d) for d in r["downloaders"]]}
+        runs.append(Run(**{**fields, "wire": [Wire(**w) for w in r["wire"]]}))
+    backlog = [{int(h): samples for h, samples in q.items()} for q in data.get("backlog", [])]
+    return runs, backlog
+
+
+def queue_delays(scenario: Scenario, backlog: list[Backlog]) -> dict[int, float]:
+    """Per host, the mean delay its tbf queue added (seconds of backlog at its rate) over the
+    middle 80 % of each run (the start and the tail have idle links)."""
+    delays: dict[int, float] = {}
+    for host in sorted({h for q in backlog for h in q}):
+        rate = scenario.seeder.upload if host == 0 else scenario.classes[0].upload
+        middle = []
+        for q in backlog:
+            samples = q.get(host, [])
+            cut = len(samples) // 10
+            middle += samples[cut : len(samples) - cut]
+        if middle:
+            delays[host] = statistics.mean(middle) / rate
+    return delays
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", nargs="?", default="six-hosts-lossy-lan")
@@ -294,30 +344,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--events", type=Path, help="keep every process's events: DIR/runN/")
     parser.add_argument("--queues", action="store_true", help="sample the tbf queues' backlog")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        help="measure nothing: simulate the runs of an earlier --json report (after a model "
+        "change; no root needed)",
+    )
     args = parser.parse_args(argv)
-    why = missing()
-    if why is not None:
-        print(f"cannot build the lab: {why}", file=sys.stderr)
-        return 2
     scenario = load(args.scenario).with_overrides(pieces=args.pieces)
-    runs: list[Run] = []
-    backlog: list[dict[int, list[int]]] = []
-    for i in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="p2pshare-validate-") as tmp:
-            keep = None
-            if args.events is not None:
-                keep = args.events / f"run{i + 1}"
-                keep.mkdir(parents=True, exist_ok=True)
-            queues: dict[int, list[int]] | None = {} if args.queues else None
-            run = asyncio.run(measure_once(scenario, Path(tmp), keep, queues))
-            if queues:
-                backlog.append(queues)
-        runs.append(run)
-        times = ", ".join(f"h{d.host} {d.completion:.1f}" for d in run.downloaders)
-        print(
-            f"run {i + 1}/{args.runs}: {times} s (load {run.load_before:.1f}→{run.load_after:.1f})",
-            file=sys.stderr,
-        )
+    if args.replay is not None:
+        runs, backlog = _replayed(args.replay)
+    else:
+        why = missing()
+        if why is not None:
+            print(f"cannot build the lab: {why}", file=sys.stderr)
+            return 2
+        runs, backlog = _measure(scenario, args)
     measured = [[d.completion for d in r.downloaders] for r in runs]
     simulated = [
         simulate(scenario, [d.arrival for d in r.downloaders], seed)
@@ -326,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     comparison = compare(measured, simulated)
     ok = abs(comparison["ranks"]["median"]["error"]) <= args.tolerance
+    delays = queue_delays(scenario, backlog)
     report = {
         "scenario": scenario.name,
         "file_size": scenario.file_size,
@@ -339,37 +382,34 @@ def main(argv: list[str] | None = None) -> int:
         "simulated": simulated,
         "comparison": comparison,
         "backlog": backlog,
+        "queue_delay": delays,
         "tolerance": args.tolerance,
         "within_tolerance": ok,
     }
     if args.json:
         print(json.dumps(report))
-    else:
-        print(
-            f"{scenario.name}: {scenario.peers} downloaders + 1 seeder, "
-            f"{scenario.file_size / 2**20:.0f} MiB in {scenario.piece_size // 1024} KiB pieces, "
-            f"uploads {scenario.seeder.upload / MBIT:g} / {scenario.classes[0].upload / MBIT:g} "
-            f"Mbit/s, loss {100 * scenario.loss:g} %; {args.runs} runs, {args.seeds} seeds each"
-        )
-        print(_table(comparison))
-        loads = [r.load_before for r in runs] + [r.load_after for r in runs]
-        cpu = [d.cpu for r in runs for d in r.downloaders]
-        print(
-            f"load average {min(loads):.1f}–{max(loads):.1f}; downloader CPU "
-            f"{statistics.median(cpu):.1f} s (median), seeder "
-            f"{statistics.median(r.seeder_cpu for r in runs):.1f} s"
-        )
-        if backlog:
-            for host in sorted(backlog[0]):
-                samples = sorted(b for q in backlog for b in q.get(host, []))
-                rate = scenario.seeder.upload if host == 0 else scenario.classes[0].upload
-                median, p90 = statistics.median(samples), samples[int(0.9 * (len(samples) - 1))]
-                print(
-                    f"tbf queue h{host}: median {median / 1000:.0f} kB "
-                    f"({1000 * median / rate:.0f} ms), p90 {p90 / 1000:.0f} kB "
-                    f"({1000 * p90 / rate:.0f} ms)"
-                )
-        print(f"median within {100 * args.tolerance:g} %: {'yes' if ok else 'NO'}")
+        return 0 if ok else 1
+    print(
+        f"{scenario.name}: {scenario.peers} downloaders + 1 seeder, "
+        f"{scenario.file_size / 2**20:.0f} MiB in {scenario.piece_size // 1024} KiB pieces, "
+        f"uploads {scenario.seeder.upload / MBIT:g} / {scenario.classes[0].upload / MBIT:g} "
+        f"Mbit/s, loss {100 * scenario.loss:g} %; {len(runs)} runs, {args.seeds} seeds each"
+    )
+    print(_table(comparison))
+    loads = [r.load_before for r in runs] + [r.load_after for r in runs]
+    cpu = [d.cpu for r in runs for d in r.downloaders]
+    print(
+        f"load average {min(loads):.1f}–{max(loads):.1f}; downloader CPU "
+        f"{statistics.median(cpu):.1f} s (median), seeder "
+        f"{statistics.median(r.seeder_cpu for r in runs):.1f} s"
+    )
+    for r in runs[:1]:
+        share = [f"h{w.host} {w.sent / w.uploaded - 1:+.1%}" for w in r.wire if w.uploaded]
+        print("tbf bytes beyond what the node wrote (run 1): " + ", ".join(share))
+    if delays:
+        shown = ", ".join(f"h{h} {1000 * d:.0f} ms" for h, d in delays.items())
+        print(f"tbf queue, mean delay mid-run: {shown}")
+    print(f"median within {100 * args.tolerance:g} %: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 
 

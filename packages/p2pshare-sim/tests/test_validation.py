@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +55,26 @@ def test_comparison_plumbing_without_a_lab() -> None:
     assert "| median | 12.5 |" in validate._table(c)
     times = validate.simulate(load("six-hosts-lossy-lan").with_overrides(pieces=16), [0.0] * 5, 1)
     assert len(times) == 5 and all(t > 0 for t in times)
+
+
+def test_replaying_a_report_needs_no_lab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--replay` re-simulates the runs of an earlier --json report (after a model change),
+    and the queue samples give each host's mean queueing delay."""
+    downloaders = [
+        {"host": h, "arrival": 0.1 * h, "completion": 2.0 + h, "cpu": 0.5} for h in range(1, 6)
+    ]
+    wire = [{"host": 0, "uploaded": 1000, "sent": 1049, "packets": 1, "dropped": 0}]
+    run = {"downloaders": downloaders, "seeder_cpu": 0.3, "wall": 9.0, "load_before": 1.0}
+    run |= {"load_after": 1.0, "wire": wire}
+    backlog = {"0": [0] * 10 + [250_000] * 80 + [0] * 10}  # 8 Mbit/s seeder: 0.25 s mid-run
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"runs": [run], "backlog": [backlog]}), encoding="utf-8")
+    code = validate.main(["--replay", str(report), "--pieces", "16", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert "| median | 5.0 |" in out and "h0 +4.9%" in out and "h0 250 ms" in out
+    assert code in (0, 1) and ("median within 15 %: yes" in out) == (code == 0)
 
 
 @pytest.mark.slow
