@@ -224,11 +224,16 @@ def _wire(lab: Any, host: int, proc: PeerProcess) -> Wire:
     return Wire(host, uploaded, sent + backlog, packets, dropped)
 
 
-def simulate(scenario: Scenario, arrivals: list[float], seed: int) -> list[float]:
-    """Each downloader's simulated completion time (from its arrival), in host order."""
+def simulate(
+    scenario: Scenario, arrivals: list[float], seed: int, uploads: list[list[int]] | None = None
+) -> list[float]:
+    """Each downloader's simulated completion time (from its arrival), in host order (and the
+    piece bytes each host uploaded, seeder first, appended to `uploads`)."""
     replay = dataclasses.replace(scenario, arrival="at", arrival_times=tuple(arrivals))
     world = World(replay, seed)
     world.run()
+    if uploads is not None:
+        uploads.append([p.uploaded for p in world.peers])
     leechers = [p for p in world.peers if not p.seeder]
     times = []
     for peer in leechers:
@@ -361,11 +366,22 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         runs, backlog = _measure(scenario, args)
     measured = [[d.completion for d in r.downloaders] for r in runs]
+    sim_uploads: list[list[int]] = []
     simulated = [
-        simulate(scenario, [d.arrival for d in r.downloaders], seed)
+        simulate(scenario, [d.arrival for d in r.downloaders], seed, sim_uploads)
         for r in runs
         for seed in range(1, args.seeds + 1)
     ]
+    # who uploaded how much: the seeder's share, and all uploads over the N copies needed
+    copies = scenario.peers * scenario.file_size
+    real_uploads = [[w.uploaded for w in r.wire] for r in runs]
+    traffic = {
+        name: {
+            "seeder_share": statistics.median(u[0] / sum(u) for u in ups),
+            "uploaded_over_copies": statistics.median(sum(u) / copies for u in ups),
+        }
+        for name, ups in (("measured", real_uploads), ("simulated", sim_uploads))
+    }
     comparison = compare(measured, simulated)
     ok = abs(comparison["ranks"]["median"]["error"]) <= args.tolerance
     delays = queue_delays(scenario, backlog)
@@ -383,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         "comparison": comparison,
         "backlog": backlog,
         "queue_delay": delays,
+        "traffic": traffic,
         "tolerance": args.tolerance,
         "within_tolerance": ok,
     }
@@ -402,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {min(loads):.1f}–{max(loads):.1f}; downloader CPU "
         f"{statistics.median(cpu):.1f} s (median), seeder "
         f"{statistics.median(r.seeder_cpu for r in runs):.1f} s"
+    )
+    m, sim = traffic["measured"], traffic["simulated"]
+    print(
+        f"seeder's share of all uploads: measured {m['seeder_share']:.1%}, simulated "
+        f"{sim['seeder_share']:.1%}; uploaded / (N x file): measured "
+        f"{m['uploaded_over_copies']:.3f}, simulated {sim['uploaded_over_copies']:.3f}"
     )
     for r in runs[:1]:
         share = [f"h{w.host} {w.sent / w.uploaded - 1:+.1%}" for w in r.wire if w.uploaded]
