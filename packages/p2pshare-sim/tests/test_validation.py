@@ -35,10 +35,11 @@ validate = _script()
 _why = validate.missing()
 
 # A small run is a few seconds of transfer, where start-up (connections, the metainfo, the
-# first pieces) weighs more than in the script's runs, and real processes slow down when the
-# machine is loaded: a tolerance wider than the script's 15 %, still far below the error of a
-# model that missed a capacity or the loss (a factor of 1.5 or more).
-TOLERANCE = 0.25
+# first pieces) weighs more than in the script's runs, one real run is noisier than the
+# script's median of five, and real processes slow down when the machine is loaded: a
+# tolerance wider than the script's 15 %. Measured at a load average of 6 on 2 cores (3 runs
+# of this size): the simulated median 1 % off, single runs' medians within 5 % of each other.
+TOLERANCE = 0.20
 PIECES = 96  # 6 MiB in 64 KiB pieces: about 10 s of transfer
 
 
