@@ -117,8 +117,12 @@ class Connection:
         self._file_size = 0
         self._ours = _Side()
         self._theirs = _Side()
+        # Received bytes live in _buf[_pos:_end]; _buf[_end:] is room for more. _buf is never
+        # resized in place (a view from get_buffer may still be alive): it is compacted in
+        # place, or replaced by a larger one.
         self._buf = bytearray()
         self._pos = 0  # read offset into _buf: consumed bytes are dropped lazily
+        self._end = 0
         self._skip = 0  # bytes of an unknown-id frame still to discard
         self._eof = False
         self._error: RemoteProtocolError | None = None
@@ -189,21 +193,69 @@ class Connection:
     @property
     def buffered(self) -> int:
         """Received bytes not parsed yet."""
-        return len(self._buf) - self._pos
+        return self._end - self._pos
 
     # --- receiving -------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer bytes from the peer; b"" means the peer closed its side (EOF). Parses nothing.
 
-        The bytes are copied: `data` may be the caller's reusable read buffer."""
+        The bytes are copied: `data` may be the caller's reusable read buffer (get_buffer and
+        buffer_updated save that copy)."""
         if self._eof:
             raise RuntimeError("received data after EOF")
         if not data:
             self._eof = True
         elif self._error is None and self._theirs.state is not State.CLOSED:
             # after an error (theirs or ours) nothing is parsed any more, so nothing is kept
-            self._buf += data
+            size = len(data)
+            self._make_room(size)
+            self._buf[self._end : self._end + size] = data
+            self._end += size
+
+    def get_buffer(self, size: int) -> memoryview:
+        """Room for the next bytes from the peer, for the caller to read into (say with
+        socket.recv_into), then to report with buffer_updated: receive_data without its copy.
+
+        The view is at least `size` bytes long, often longer (read as much of it as you like).
+        Compacting in place to make room moves at most the one unparsed partial frame, and only
+        once the free tail is shorter than `size`: with `size` a fraction of the buffer, the
+        buffer's bytes are copied about once per `size` bytes received, not once each.
+        """
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._make_room(size)
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """`nbytes` bytes from the peer were written at the start of the last get_buffer view
+        (0 < nbytes <= its length; EOF is receive_data(b"")). Parses nothing, as receive_data."""
+        if self._eof:
+            raise RuntimeError("received data after EOF")
+        if not 0 < nbytes <= len(self._buf) - self._end:
+            raise ValueError(f"{nbytes} bytes do not fit the room get_buffer gave")
+        if self._error is None and self._theirs.state is not State.CLOSED:
+            self._end += nbytes  # (otherwise dropped, as receive_data drops them)
+
+    def _make_room(self, size: int) -> None:
+        """At least `size` free bytes after _end: compact in place, or move to a larger buffer
+        (never resize _buf in place: a view of it may still be out)."""
+        buf, pos, end = self._buf, self._pos, self._end
+        if len(buf) - end >= size:
+            return
+        kept = end - pos
+        if kept + size <= len(buf):
+            if kept:
+                with memoryview(buf) as view:
+                    view[:kept] = view[pos:end]
+        else:
+            # Room for two reads of `size` beyond the partial frame, so compaction stays rare;
+            # at least twice the partial frame, so a frame fed in small pieces is copied O(1)
+            # times, not once per piece. At most 3 x max(frame, read) bytes.
+            larger = bytearray(kept + 2 * max(size, kept))
+            larger[:kept] = memoryview(buf)[pos:end]
+            self._buf = larger
+        self._pos, self._end = 0, kept
 
     def next_event(self) -> ReceivedEvent | NeedData:
         """Parse the next event from buffered bytes, or return NEED_DATA.
@@ -221,12 +273,12 @@ class Connection:
             self._theirs.state = State.ERROR
             self._error = remote
             self._buf = bytearray()
-            self._pos = 0
+            self._pos = self._end = 0
             raise remote from None
 
     def _need_data(self) -> ReceivedEvent | NeedData:
         if self._eof:
-            if self._skip or self._pos < len(self._buf):
+            if self._skip or self._pos < self._end:
                 raise RemoteProtocolError(
                     ErrorCode.TRUNCATED,
                     "FRAME-8",
@@ -235,20 +287,19 @@ class Connection:
                 )
             self._transition(self._theirs, ConnectionClosed, incoming=True)
             return _CLOSED
-        if self._pos:  # drop consumed bytes; at most one partial frame is moved
-            del self._buf[: self._pos]
-            self._pos = 0
+        if self._pos == self._end:  # all parsed: the room starts at the front again (no copy)
+            self._pos = self._end = 0
         return NEED_DATA
 
     def _next_event(self) -> ReceivedEvent | NeedData:
         if self._theirs.state is State.CLOSED:  # after their error message: ignore all (STATE-4)
-            self._buf.clear()
-            self._pos = self._skip = 0
+            self._buf = bytearray()
+            self._pos = self._end = self._skip = 0
             return _CLOSED if self._eof else NEED_DATA
         buf = self._buf
         while True:
             pos = self._pos
-            available = len(buf) - pos
+            available = self._end - pos
             if self._skip:
                 step = min(self._skip, available)
                 self._pos += step
@@ -283,7 +334,7 @@ class Connection:
             if kind not in TRANSITIONS[self._theirs.state]:
                 raise self._unexpected(MESSAGES[message_id].name, True)
             end = pos + LENGTH_PREFIX_SIZE + length
-            if len(buf) < end:
+            if self._end < end:
                 return self._need_data()
             event = decode_from(message_id, buf, pos + LENGTH_PREFIX_SIZE + 1, end)
             self._pos = end

@@ -211,10 +211,30 @@ class Swarm:
         peer = self._peers.get(conn_id)
         if peer is None:
             return  # closed by us already; late bytes are dropped
-        conn = peer.conn
+        peer.conn.receive_data(data)
+        self._parse(peer, now)
+
+    def get_buffer(self, conn_id: int, size: int) -> memoryview | None:
+        """Room to read the next bytes of `conn_id` into, at least `size` bytes (see
+        Connection.get_buffer); report what was read with buffer_updated. None: the connection
+        is closed already (its late bytes would be dropped)."""
+        peer = self._peers.get(conn_id)
+        return None if peer is None else peer.conn.get_buffer(size)
+
+    def buffer_updated(self, conn_id: int, nbytes: int, now: float) -> None:
+        """`nbytes` bytes arrived on `conn_id`, read into the view of get_buffer: data_received
+        without the copy into the connection's buffer."""
+        peer = self._peers.get(conn_id)
+        if peer is None:
+            return
+        peer.conn.buffer_updated(nbytes)
+        self._parse(peer, now)
+
+    def _parse(self, peer: PeerSlot, now: float) -> None:
+        """Handle every complete frame the connection has buffered."""
+        conn, conn_id = peer.conn, peer.conn_id
         peer.last_recv = now
         self._stale.add(conn_id)  # (a handler that touches other connections marks them)
-        conn.receive_data(data)
         handlers = self._handlers
         while True:
             try:

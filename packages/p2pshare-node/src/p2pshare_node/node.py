@@ -453,14 +453,29 @@ class Node:
 
     def data_received(self, conn_id: int, data: bytes | memoryview) -> None:
         """Bytes from a peer (a view valid only during this call; b"" is EOF)."""
-        if self._read_limit is not None and data:
-            self._limit_reading(len(data))
+        self._received(conn_id, len(data), lambda sw, now: sw.data_received(conn_id, data, now))
+
+    def get_buffer(self, conn_id: int, size: int) -> memoryview | None:
+        """Room in the connection's own receive buffer to read its next bytes into (at least
+        `size` bytes); None: read into your own buffer and call data_received instead."""
+        swarm = self._swarm
+        if swarm is None or self._closing or conn_id not in self._conns:
+            return None
+        return swarm.get_buffer(conn_id, size)
+
+    def buffer_updated(self, conn_id: int, nbytes: int) -> None:
+        """`nbytes` bytes from a peer were read into the view get_buffer gave."""
+        self._received(conn_id, nbytes, lambda sw, now: sw.buffer_updated(conn_id, nbytes, now))
+
+    def _received(self, conn_id: int, nbytes: int, deliver: Callable[[Swarm, float], None]) -> None:
+        if self._read_limit is not None and nbytes:
+            self._limit_reading(nbytes)
         if conn_id in self._conns:
             with self._held():
                 # Finished disk work first: the haves it causes then leave in the same send
                 # as the requests these bytes cause (one syscall and one peer wake-up, not two)
                 self._deliver_disk_results()
-                self._drive(lambda sw, now: sw.data_received(conn_id, data, now))
+                self._drive(deliver)
 
     # --- local peer discovery (lan.py, p2pshare_core.lsd) -------------------------------------
     async def _start_lan(self) -> None:

@@ -1,11 +1,12 @@
 """One TCP connection: moves bytes between a socket and the node, with bounded buffers.
 
-Reads use a fixed 1 MiB buffer (asyncio.BufferedProtocol): one read never takes more than that,
-and when the node falls behind, one wake-up parses many frames (and answers them in one send).
-The bytes are handed to the node as a view of that buffer, valid only during the call.
-Until the peer's handshake is complete a connection reads into a small buffer instead
-(HANDSHAKE_READ_SIZE): a flood of connections that never handshake, or that are refused at
-once, costs a few KiB each, not a megabyte [SEC-7].
+Once the peer's handshake is complete, the socket is read straight into the receive buffer of
+the connection's protocol state (asyncio.BufferedProtocol + the node's get_buffer/buffer_updated):
+no copy between the two, and reads of READ_SIZE or more, so that when the node falls behind, one
+wake-up parses many frames (and answers them in one send). Until then a connection reads into a
+small buffer of its own (HANDSHAKE_READ_SIZE), handed to the node as a view valid only during
+the call: a flood of connections that never handshake, or that are refused at once, costs a
+few KiB each, not a megabyte [SEC-7].
 
 When the socket's write buffer is above its high-water mark, file blocks the swarm asked
 us to send are queued as (index, offset, length) and only read from disk once the buffer has
@@ -69,6 +70,15 @@ class ConnectionOwner(Protocol):
         """Bytes from the peer (a view valid only during the call; b"" is EOF)."""
         ...
 
+    def get_buffer(self, conn_id: int, size: int) -> memoryview | None:
+        """Room (at least `size` bytes) to read the peer's next bytes into; None: use your own
+        buffer and data_received."""
+        ...
+
+    def buffer_updated(self, conn_id: int, nbytes: int) -> None:
+        """`nbytes` bytes from the peer were read into the view of get_buffer."""
+        ...
+
     def connection_lost(self, conn_id: int) -> None:
         """The socket is gone."""
         ...
@@ -95,6 +105,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.conn_id = -1
         self.transport: asyncio.Transport | None = None
         self._view = memoryview(bytearray(HANDSHAKE_READ_SIZE))
+        self._direct = False  # read into the node's buffer (once the peer is admitted)
+        self._filling = False  # the last get_buffer gave the node's buffer, not _view
         self._queue: deque[bytes | PendingBlock] = deque()
         self._write_paused = False
         self._pause_reasons: set[str] = set()  # "queue" (our sends back up), "disk" (writes lag)
@@ -124,14 +136,22 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.conn_id = self.node.connection_made(self, host, port)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+        view = self.node.get_buffer(self.conn_id, READ_SIZE) if self._direct else None
+        if view is None:
+            self._filling = False
+            return self._view
+        self._filling = True
+        return view[:READ_SIZE]  # (one read takes at most this, as before: rate limits)
 
     def handshake_done(self) -> None:
-        """The peer is admitted: read in large chunks from now on (see the module doc)."""
-        if len(self._view) < READ_SIZE:
-            self._view = memoryview(bytearray(READ_SIZE))
+        """The peer is admitted: read large chunks straight into the node's buffer from now on
+        (see the module doc)."""
+        self._direct = True
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._filling:
+            self.node.buffer_updated(self.conn_id, nbytes)
+            return
         with self._view[:nbytes] as data:  # (the core copies what it keeps)
             self.node.data_received(self.conn_id, data)
 
