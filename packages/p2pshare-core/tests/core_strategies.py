@@ -48,7 +48,8 @@ requests = st.builds(ev.Request, index=u32, offset=u32, length=u32)
 rejects = st.builds(ev.Reject, index=u32, offset=u32, length=u32)
 cancels = st.builds(ev.Cancel, index=u32, offset=u32, length=u32)
 haves = st.builds(ev.Have, index=u32)
-hot_events = st.one_of(pieces, requests, rejects, cancels, haves)
+peers_messages = st.builds(ev.Peers, entries=st.lists(peer_entries, max_size=60).map(tuple))
+hot_events = st.one_of(pieces, requests, rejects, cancels, haves, peers_messages)
 span_events = st.one_of(  # extension SPAN (spec 5.2)
     st.builds(ev.SpanRequest, index=u32, count=u32),
     st.builds(ev.SpanData, index=u32, count=u32, data=st.binary(max_size=300)),
@@ -64,7 +65,6 @@ wire_events: st.SearchStrategy[ev.Event] = st.one_of(
     st.sampled_from(
         [ev.Choke(), ev.Unchoke(), ev.Interested(), ev.NotInterested(), ev.KeepAlive()]
     ),
-    st.builds(ev.Peers, entries=st.lists(peer_entries, max_size=60).map(tuple)),
     st.builds(ev.MetainfoRequest, chunk=u32),
     st.builds(ev.MetainfoData, chunk=u32, total_size=u32, data=st.binary(max_size=100)),
     st.builds(ev.MetainfoReject, chunk=u32),

@@ -65,6 +65,47 @@ def test_fast_decode_agrees_with_construct_on_any_bytes(message_id: int, payload
     assert fast == ref
 
 
+@st.composite
+def _peers_payloads(draw: st.DrawFn) -> bytes:
+    """Peers payloads that are valid, or nearly: a wrong count, an unknown family, a short or
+    long address, bytes missing or left over."""
+    entries = draw(
+        st.lists(
+            st.tuples(
+                st.binary(min_size=20, max_size=20),
+                st.sampled_from([4, 6, 4, 6, 0, 5]),
+                st.sampled_from([4, 16, 4, 16, 3]),
+                st.integers(0, 0xFFFF),
+            ),
+            max_size=4,
+        )
+    )
+    body = b"".join(
+        pid + bytes((family,)) + draw(st.binary(min_size=size, max_size=size)) + port.to_bytes(2)
+        for pid, family, size, port in entries
+    )
+    count = draw(st.sampled_from([len(entries), len(entries), len(entries) + 1, 0]))
+    payload = bytes((count % 256,)) + body
+    cut = draw(st.integers(0, len(payload)))
+    return draw(st.sampled_from([payload, payload[:cut], payload + b"\x00", b""]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_peers_payloads())
+def test_fast_peers_decode_agrees_with_construct(payload: bytes) -> None:
+    """[PEX-3] the struct-based peers decoder accepts what the declaration accepts (the same
+    entries) and refuses what it refuses (MALFORMED, naming PEX-3)."""
+    try:
+        fast: object = codec.decode(0x0B, payload)
+    except RemoteProtocolError as err:
+        fast = (err.code, err.requirement)
+    try:
+        ref: object = codec.decode_reference(0x0B, payload)
+    except RemoteProtocolError as err:
+        ref = (err.code, err.requirement)
+    assert fast == ref
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(sorted(codec.MESSAGES)), st.binary(max_size=120))
 def test_valid_frames_reencode_byte_identically(message_id: int, payload: bytes) -> None:

@@ -1,5 +1,6 @@
 """Wire codec: one `construct` declaration per message (the readable source of truth) plus
-struct-based fast paths for the hot messages (piece, request, have, reject, cancel).
+struct-based fast paths for the hot messages (piece, request, have, reject, cancel, the span
+messages, and peers: a swarm sends one to every connection whenever its connected set changes).
 
 `encode(event)` returns a whole frame ``<4: length><1: id><payload>``; `decode(id, payload)`
 turns one frame's payload back into an event or raises RemoteProtocolError. The fast paths are
@@ -9,6 +10,7 @@ proven byte-identical to the declarations by a Hypothesis test (tests/test_codec
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -332,6 +334,53 @@ _SPAN_REFS: Final[dict[int, type[SpanRequest | SpanReject | SpanCancel]]] = {
     0x12: SpanReject,
     0x13: SpanCancel,
 }
+_PEERS_ID: Final = 0x0B
+_U16 = struct.Struct(">H")
+_PEERS_HEAD = struct.Struct(">IBB")  # frame length, id, entry count
+_ENTRY_HEAD = PEER_ID_LENGTH + 1  # peer_id, family
+_ADDRESS_LENGTH: Final = {4: 4, 6: 16}  # family -> address bytes (PEX-3)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wire_address(host: str) -> bytes:
+    """family byte + packed address of a (valid) IP literal, as a peers entry carries them."""
+    address = ip_literal(host)
+    return bytes((address.version,)) + address.packed
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_of(packed: bytes) -> str:
+    """The normalised IP literal of a packed IPv4 (4 bytes) or IPv6 (16 bytes) address."""
+    return str(ip_literal(packed))
+
+
+def _encode_peers(event: Peers) -> bytes:
+    entries = event.entries
+    body = b"".join([e.peer_id + _wire_address(e.host) + _U16.pack(e.port) for e in entries])
+    return _PEERS_HEAD.pack(len(body) + 2, _PEERS_ID, len(entries)) + body
+
+
+def _decode_peers(buffer: Buffer, start: int, end: int) -> Peers:
+    """The peers payload buffer[start:end], as the construct declaration reads it (PEX-3)."""
+    if start >= end:
+        raise _malformed(_PEERS_ID, "peers payload is empty, needs an entry count")
+    count = buffer[start]
+    pos = start + 1
+    entries = []
+    for n in range(count):
+        head = pos + _ENTRY_HEAD
+        size = _ADDRESS_LENGTH.get(buffer[head - 1]) if head <= end else None
+        if size is None or head + size + 2 > end:
+            raise _malformed(_PEERS_ID, f"peers entry {n} of {count} is truncated or malformed")
+        peer_id = bytes(buffer[pos : head - 1])
+        host = _host_of(bytes(buffer[head : head + size]))
+        (port,) = _U16.unpack_from(buffer, head + size)
+        entries.append(PeerEntry(peer_id=peer_id, host=host, port=port))
+        pos = head + size + 2
+    if pos != end:
+        extra = end - pos
+        raise _malformed(_PEERS_ID, f"peers payload has {extra} bytes after its {count} entries")
+    return Peers(entries=tuple(entries))
 
 
 def piece_header(index: int, offset: int, length: int) -> bytes:
@@ -373,6 +422,9 @@ def encode(event: Event) -> bytes:
     if kind is SpanData:
         assert isinstance(event, SpanData)
         return span_header(event.index, event.count, len(event.data)) + event.data
+    if kind is Peers:
+        assert isinstance(event, Peers)
+        return _encode_peers(event)
     return encode_reference(event)
 
 
@@ -412,6 +464,8 @@ def decode_from(message_id: int, buffer: Buffer, start: int, end: int) -> Event:
         if size != 4:
             raise _malformed(message_id, f"have payload is {size} bytes, needs 4")
         return Have(index=_U32.unpack_from(buffer, start)[0])
+    if message_id == _PEERS_ID:
+        return _decode_peers(buffer, start, end)
     return decode_reference(message_id, _copy(buffer, start, end))
 
 

@@ -267,6 +267,15 @@ def ip_literal(text: str | bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Addre
     return ipaddress.ip_address(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_host(host: str) -> tuple[str, bool]:
+    """(the normalised literal, whether it has an IPv6 scope id); ValueError: not a literal.
+    Memoised like `ip_literal`: every entry of every peers message is checked."""
+    address = ip_literal(host)
+    scoped = isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None
+    return str(address), scoped
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerEntry:
     """One peer in a peers (PEX) message; `host` is an IPv4/IPv6 literal, normalised."""
@@ -281,12 +290,12 @@ class PeerEntry:
         if not isinstance(self.host, str):
             raise _bad(f"host must be str, not {type(self.host).__name__}")
         try:
-            address = ip_literal(self.host)
+            canonical, scoped = _canonical_host(self.host)
         except ValueError:
             raise _bad(f"host {self.host!r} is not an IPv4 or IPv6 literal") from None
-        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        if scoped:
             raise _bad(f"host {self.host!r} has a scope id, which cannot be sent")
-        object.__setattr__(self, "host", str(address))
+        object.__setattr__(self, "host", canonical)
 
     @property
     def family(self) -> int:

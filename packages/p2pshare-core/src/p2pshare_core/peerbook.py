@@ -13,6 +13,7 @@ nor a PEX list of one host's ports makes us dial fast.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 from collections.abc import Iterable
@@ -269,6 +270,7 @@ class PeerBook:
         self._schedule(known, max(now + delay, known.not_before))
 
 
+@functools.lru_cache(maxsize=4096)  # (checked for every entry of every peers message)
 def _dialable(host: str) -> bool:
     """Not an address that would make us flood a network [PEX-10]."""
     address = ip_literal(host)  # PeerEntry guarantees a literal
@@ -280,6 +282,7 @@ def _dialable(host: str) -> bool:
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
+@functools.lru_cache(maxsize=4096)  # (checked for every entry of every peers message sent)
 def _is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or an IPv4-mapped loopback; "" (unknown) counts as loopback."""
     if not host:
