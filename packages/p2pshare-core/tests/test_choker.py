@@ -74,3 +74,27 @@ def test_new_peers_take_free_slots() -> None:
     assert choker.may_unchoke_new(0)
     assert choker.may_unchoke_new(1)
     assert not choker.may_unchoke_new(2)
+
+
+def test_leecher_prefers_peers_that_gave_back_among_equal_rates() -> None:
+    """Among peers sending us nothing right now (the usual case for most), the regular slots go
+    first to those that took the least from us net of what they gave: a free rider, which
+    only takes, sinks with every block it gets (libtorrent breaks ties the same way)."""
+    choker = Choker(2, random.Random(1))
+    cands = [
+        ChokeCandidate(0, True, 0.0, 0.0, debt=3_000_000),  # took 3 MB, gave nothing
+        ChokeCandidate(1, True, 0.0, 0.0, debt=-500_000),  # gave more than it took
+        ChokeCandidate(2, True, 0.0, 0.0, debt=0),  # new
+        ChokeCandidate(3, True, 10.0, 0.0, debt=9_000_000),  # uploads to us now: rate first
+    ]
+    for _ in range(20):
+        chosen = choker.rechoke(cands, seeding=False, rotate_optimistic=True)
+        assert {3, 1} <= chosen and choker.optimistic in {0, 2}
+
+
+def test_no_upload_slot_means_no_optimistic_unchoke() -> None:
+    """upload_slots = 0 is a node that uploads nothing: one optimistic slot would still let a
+    peer queue requests at it that are never served (the simulator's free riders, #19)."""
+    choker = Choker(0, random.Random(1))
+    assert choker.rechoke(_cands([(5, 5), (1, 1)]), seeding=False, rotate_optimistic=True) == set()
+    assert choker.optimistic is None

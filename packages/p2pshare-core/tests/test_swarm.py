@@ -288,6 +288,8 @@ def test_requests_while_choked_are_rejected() -> None:
     r.join(META)
     r.send(ev.Interested(), ev.Request(index=0, offset=0, length=K))
     assert len(r.take(ev.Reject)) == 1 and r.take(ev.Piece) == []
+    d.advance(3 * d.swarm.config.rechoke_interval)  # rechokes: no slot, no optimistic one either
+    assert r.take(ev.Unchoke) == []
 
 
 def test_upload_rate_limit_delays_blocks() -> None:
@@ -489,6 +491,21 @@ def test_pipeline_is_topped_up_in_batches() -> None:
         assert len(got) == (4 if n % 4 == 0 else 0), (n, len(got))
 
 
+def test_pipeline_bounds_count_blocks_of_64_kib() -> None:
+    """[BEH-1] found by the simulator (#19): with whole 256 KiB pieces as blocks, a start of 16
+    and a floor of 4 blocks queued seconds of data at a slow uploader. The bounds count blocks
+    of 64 KiB: 256 KiB blocks start at 4 and go down to 1 (64 KiB blocks and smaller: 16, 4)."""
+    piece = 256 * 1024
+    meta, _ = make_share(20 * piece, piece)
+    d = Driver(meta=meta, config=QUIET)
+    seed = Remote(d, 1, peer_id=HIGH)
+    seed.join(meta, have=set(range(20)))
+    seed.send(ev.Unchoke())
+    assert len(seed.take(ev.Request)) == 4
+    d.advance(d.swarm.config.request_timeout)  # unanswered: snubbed, down to the floor
+    assert d.swarm._peers[1].depth == 1
+
+
 def test_request_timeout_rerequests_elsewhere() -> None:
     d = Driver(meta=BIG, config=QUIET)
     disk = bytearray(BIG.file_size)
@@ -523,12 +540,17 @@ def test_request_timeout_rerequests_elsewhere() -> None:
     assert 1 not in d.closed
 
 
-def test_choke_and_reject_put_blocks_back() -> None:
+def _two_seeds() -> tuple[Driver, Remote, Remote]:
     d = Driver(meta=BIG, config=QUIET)
     a = Remote(d, 1, peer_id=HIGH)
     b = Remote(d, 2, peer_id=LOW)
     a.join(BIG, have=set(range(64)))
     b.join(BIG, have=set(range(64)))
+    return d, a, b
+
+
+def test_choke_and_reject_put_blocks_back() -> None:
+    d, a, b = _two_seeds()
     a.send(ev.Unchoke())
     b.send(ev.Unchoke())
     ra = {r.triple for r in a.take(ev.Request)}  # type: ignore[attr-defined]
@@ -537,12 +559,35 @@ def test_choke_and_reject_put_blocks_back() -> None:
     first = sorted(ra)[0]
     a.send(ev.Reject(index=first[0], offset=first[1], length=first[2]))
     assert d.swarm.get_timer() == 10.0  # the rejected piece may be asked of a again then
-    a.send(ev.Choke())
+    a.send(ev.Choke())  # its other requests still get their one reply each [MSG-4]
     _serve(b, BIG_DATA)
-    again = {r.triple for r in b.take(ev.Request)}  # type: ignore[attr-defined]
-    assert again and again <= ra | {(i, 0, K) for i in range(64)}
+    again = {r.triple for r in b.inbox if isinstance(r, ev.Request)}
+    assert again and not again & (ra - {first})  # not asked twice while a may still send them
     assert not b.take(ev.Reject)
+    second = sorted(ra)[1]
+    a.send(ev.Reject(index=second[0], offset=second[1], length=second[2]))  # [MSG-16]
+    asked: set[tuple[int, int, int]] = set()
+    while second not in asked:  # now it is b's to send
+        assert _serve(b, BIG_DATA)
+        asked |= {r.triple for r in b.inbox if isinstance(r, ev.Request)}
     d.advance(10.0)  # the reject exclusion ends: a refill pass runs
+
+
+def test_data_written_before_a_choke_is_not_fetched_twice() -> None:
+    """What the simulator found (#19): an uploader writes every request it accepts at once, so
+    after its choke the data of our requests is usually on its way. Re-requesting those blocks
+    elsewhere at the choke fetched them twice; they are now re-requested only when rejected."""
+    d, a, b = _two_seeds()
+    a.send(ev.Unchoke())
+    asked = [r.triple for r in a.take(ev.Request)]  # type: ignore[attr-defined]
+    a.send(ev.Choke())
+    b.send(ev.Unchoke())
+    from_b = {r.triple for r in b.take(ev.Request)}  # type: ignore[attr-defined]
+    assert from_b and not from_b & set(asked)
+    for index, offset, length in asked:  # the data a wrote before choking arrives
+        a.send(ev.Piece(index=index, offset=offset, data=BIG_DATA[index * K + offset :][:length]))
+    stored = [x for x in d.actions if isinstance(x, StoreBlock)]
+    assert len(stored) == len(asked)  # every block useful: none was asked of b as well
 
 
 # --- PEX and dialing ---------------------------------------------------------------------------

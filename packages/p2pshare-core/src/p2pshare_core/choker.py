@@ -5,6 +5,13 @@ how fast they upload to it (reciprocation), a seeder by how fast it uploads to t
 file fastest). One more interested peer is unchoked optimistically, rotated every optimistic
 interval, so newcomers with nothing to offer yet can bootstrap. Between rechokes a new peer is
 unchoked at once while a slot is free, so transfers start without waiting up to 10 s.
+
+A leecher breaks ties between equal rates (most peers send it nothing at any one moment) by
+debt: bytes it sent the peer minus bytes the peer sent it, smallest first, as libtorrent does.
+Without it the swarm simulator's free riders (#19), which only take, were as likely as any
+contributor to fill a leecher's spare regular slots; with it they sink with every block they
+get, and are left to the optimistic unchoke once enough others are interested. A node with no
+upload slot at all makes no optimistic unchoke either: it does not upload.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ class ChokeCandidate:
     interested: bool
     download_rate: float  # bytes/s it sends us
     upload_rate: float  # bytes/s we send it
+    debt: int = 0  # bytes we sent it minus bytes it sent us, on this connection
 
 
 class Choker:
@@ -43,9 +51,11 @@ class Choker:
         if seeding:
             interested.sort(key=lambda c: c.upload_rate, reverse=True)
         else:
-            interested.sort(key=lambda c: c.download_rate, reverse=True)
+            interested.sort(key=lambda c: (-c.download_rate, c.debt))
         chosen = {c.key for c in interested[: self.slots]}
         rest = [c.key for c in interested[self.slots :]]
+        if self.slots == 0:
+            rest = []  # a node with no upload slot uploads nothing: no optimistic unchoke either
         if self.optimistic not in rest or rotate_optimistic:
             self.optimistic = self._rng.choice(rest) if rest else None
         if self.optimistic is not None:

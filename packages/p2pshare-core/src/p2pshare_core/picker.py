@@ -355,7 +355,7 @@ class Picker:
             view.excluded[block[0]] = until
 
     def release_all(self, key: int) -> list[Block]:
-        """Stop counting on the peer's in-flight requests (choked us, timed out).
+        """Stop counting on the peer's in-flight requests (they timed out, BEH-8).
 
         They stay outstanding at the connection (a reply still comes), so they are never
         re-requested from this peer until answered.
