@@ -15,6 +15,10 @@ repeated `--runs` times; then the simulator runs the scenario with each run's me
 times, over `--seeds` seeds, and both are printed side by side: per host and for the fastest,
 median and slowest downloader of a run (medians over the runs / simulations), with the
 simulator's relative error. Exit status 1 if the median's error is beyond `--tolerance`.
+
+`--queues` samples the tbf queues, `--events DIR` keeps the event streams, `--json` prints
+everything, and `--replay REPORT` simulates the runs of an earlier `--json` report again
+without a lab (after a change to the model; no root needed).
 """
 
 from __future__ import annotations
@@ -118,6 +122,10 @@ async def measure_once(
     if scenario.seeders != 1 or len(scenario.classes) != 1 or scenario.arrival != "flash":
         raise SystemExit("the lab replays one seeder and one class of downloaders arriving at once")
     kind = scenario.classes[0]
+    fastest = max(scenario.seeder.upload, kind.upload)
+    if min(scenario.seeder.download, kind.download) < 10 * fastest or kind.latency > 0.001:
+        # (tbf caps what a host sends; without netem the lab has no download cap nor delay)
+        raise SystemExit("the lab caps uploads only: downloads far above them, latency < 1 ms")
     hosts = 1 + scenario.peers
     source = workdir / "data.bin"
     source.write_bytes(os.urandom(scenario.file_size))
