@@ -24,6 +24,10 @@ EXEMPT: dict[str, str] = {
     "CLI's folder tests run every hostile path against the real `get` (serve tree-* scenarios "
     "check the refusal on the wire)",
     "META-7": "share creation limits are local: a peer only ever sees valid shares",
+    "MSG-23": "what a receiver concludes about a peer from haves it did not get is an inference "
+    "inside the receiver with no frame of its own; serve/completes checks the sending side "
+    "(haves reach the watcher, which lacks every piece: MSG-2; the entry peer may be left out: "
+    "MSG-22)",
     "META-9": "file allocation on the downloader's disk is invisible to its peers",
     "NAME-2": "share creation is local: a node refusing to create an unsafe share sends nothing",
     "LINK-1": "link parsing is user input to one node, never sent on the wire (core link tests)",

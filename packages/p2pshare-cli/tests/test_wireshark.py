@@ -1,9 +1,11 @@
 """The Wireshark dissector (tools/wireshark/p2pshare.lua) decodes a real transfer (#17).
 
-tcpdump records a real `share` / `get` on loopback; tshark, with the dissector loaded, must
-decode every p2pshare frame of it with the right fields: the handshake's share ID and name,
-requests and pieces, haves, and the SHUTDOWN error the downloader sends when it leaves. Needs
-root (capturing) and Debian's tcpdump and tshark; skips with the reason elsewhere.
+tcpdump records two real `share` / `get` transfers on loopback; tshark, with the dissector
+loaded, must decode every p2pshare frame of them with the right fields: the handshake's share ID
+and name, spans (from a plain seeder), requests, pieces and haves (from a super-seeder, whose
+offers are haves: a downloader announces nothing to a seeder, which has every piece, MSG-22),
+and the SHUTDOWN error the downloader sends when it leaves. Needs root (capturing) and Debian's
+tcpdump and tshark; skips with the reason elsewhere.
 """
 
 from __future__ import annotations
@@ -45,14 +47,17 @@ pytestmark = [
 async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path: Path) -> None:
     source = tmp_path / "example.bin"
     random_file(source, 5 * 16384 + 100)
-    seeder, link = await swarm.seed("seeder", source)
-    started = seeder.first("started")
-    assert started is not None
-    port = int(started["listen_port"])
+    ports, links = [], []
+    for name, extra in (("seeder", ()), ("super", ("--super-seed",))):
+        seeder, link = await swarm.seed(name, source, *extra)
+        started = seeder.first("started")
+        assert started is not None
+        ports.append(int(started["listen_port"]))
+        links.append(link)
     pcap = tmp_path / "transfer.pcap"
     dump = subprocess.Popen(
         ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", str(pcap),
-         f"tcp port {port} or udp port {KNOCK}"],
+         " or ".join([*(f"tcp port {port}" for port in ports), f"udp port {KNOCK}"])],
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     knock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -69,8 +74,9 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
 
     try:
         captured_so_far()  # tcpdump is capturing
-        leecher = await swarm.get("leecher", link, "--exit-when-done")
-        assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
+        for name, link in zip(("leecher", "leecher2"), links, strict=True):
+            leecher = await swarm.get(name, link, "--exit-when-done")
+            assert await leecher.wait_exit(DONE_TIMEOUT) == 0, leecher.stderr
         captured_so_far()  # the whole transfer is in the file
     finally:
         knock.close()
@@ -79,7 +85,8 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
     fields = ["p2pshare.id", "p2pshare.length", "p2pshare.share_id", "p2pshare.name",
               "p2pshare.index", "p2pshare.code"]  # fmt: skip
     decoded = subprocess.run(
-        ["tshark", "-X", f"lua_script:{DISSECTOR}", "-d", f"tcp.port=={port},p2pshare",
+        ["tshark", "-X", f"lua_script:{DISSECTOR}",
+         *(arg for port in ports for arg in ("-d", f"tcp.port=={port},p2pshare")),
          "-r", str(pcap), "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
          *(arg for name in fields for arg in ("-e", name))],
         capture_output=True, text=True, timeout=60,
@@ -97,10 +104,11 @@ async def test_every_frame_of_a_real_transfer_is_decoded(swarm: Swarm, tmp_path:
         names.update(v for v in columns[3].split(";") if v)
         codes.update(int(v) for v in columns[5].split(";") if v)
     assert "Lua" not in decoded.stderr and "malformed" not in decoded.stdout.lower()
-    assert ids[0x00] >= 3, ids  # the probe's, then both sides of the download connection
-    assert ids[0x01] >= 2, ids  # both bitfields
-    # both offer extension SPAN: the 6 pieces went as span_request/span_data (one span or
-    # more), and the downloader announced each piece it verified
+    assert ids[0x00] >= 5, ids  # the probe's, then both sides of each download connection
+    assert ids[0x01] >= 4, ids  # both bitfields, twice
+    # both offer extension SPAN: from the plain seeder the 6 pieces went as span_request/
+    # span_data (one span or more); the super-seeder offered each piece by have (and each went
+    # as request/piece, or in a span when two offered pieces were neighbours)
     assert ids[0x10] >= 1 and ids[0x11] >= 1 and ids[0x02] >= 6, ids
     assert ids[0x0C] >= 1 and ids[0x0D] >= 1  # the metainfo was fetched
     assert {s.replace(":", "") for s in share_ids} == {link.rsplit("/", 1)[1]}

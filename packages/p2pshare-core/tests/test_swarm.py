@@ -830,6 +830,28 @@ def test_late_metainfo_reject_after_timeout() -> None:
     assert 1 not in d.closed
 
 
+def test_no_have_to_a_peer_that_announced_the_piece() -> None:
+    """[MSG-2, MSG-22] every verified piece is announced to the peers that lack it, never to
+    one that announced it (in its bitfield, or in a have that came later)."""
+    d = Driver(meta=META)
+    disk = bytearray(META.file_size)
+    seed = Remote(d, 1, peer_id=HIGH)
+    half = Remote(d, 2, peer_id=LOW)
+    empty = Remote(d, 3, peer_id=b"\x02" * 20)
+    seed.join(META, have={0, 1, 2, 3})
+    half.join(META, have={0, 1})
+    empty.join(META)
+    half.send(ev.Have(index=2))
+    seed.send(ev.Unchoke())
+    while _serve(seed, DATA):
+        _hash_all(d, disk)
+    _hash_all(d, disk)
+    assert d.swarm.complete
+    assert not seed.take(ev.Have)
+    assert [h.index for h in half.take(ev.Have)] == [3]  # type: ignore[attr-defined]
+    assert sorted(h.index for h in empty.take(ev.Have)) == [0, 1, 2, 3]  # type: ignore[attr-defined]
+
+
 def test_have_sent_to_a_peer_still_owing_its_bitfield() -> None:
     d = Driver(meta=META)
     disk = bytearray(META.file_size)

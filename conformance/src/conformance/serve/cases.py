@@ -7,7 +7,7 @@ from p2pshare_core import constants as C
 from conformance.cases.handshake import ASSIGNED_CAPABILITIES
 from conformance.outcomes import Fail, Timeout, Unsupported
 from conformance.registry import case
-from conformance.serve.swarm import ConnLog, Observation
+from conformance.serve.swarm import WATCHERS, ConnLog, Observation
 from conformance.serve.trees import HOSTILE_TREES
 
 SECTION = "serve"
@@ -15,6 +15,11 @@ SECTION = "serve"
 
 def _downloader_conns(obs: Observation) -> list[ConnLog]:
     return [c for c in obs.conns if c.handshake is not None]
+
+
+def _fetched_back(obs: Observation) -> list[tuple[int, bool]]:
+    """Pieces the entry peer and the watcher downloaded back: (index, hash ok)."""
+    return [f for role in WATCHERS for c in obs.by_role(role) for f in c.fetched_back]
 
 
 def _swarm_only(obs: Observation) -> None:
@@ -158,17 +163,21 @@ def early_connection_held(obs: Observation) -> None:
     kind="serve",
 )
 def completes(obs: Observation) -> None:
-    """The downloader fetches and verifies the metainfo, then announces every piece (have).
+    """The downloader fetches and verifies the metainfo, then announces every piece to the
+    watcher, a peer that has none (MSG-2; the entry peer has them all, so a downloader may
+    leave it out, MSG-22, but announcing them there counts too).
 
     The fake seeds unchoke only on interested, so a downloader that waits for an unchoke
     before sending interested (MSG-18) never completes."""
     _swarm_only(obs)
     if obs.completed_at is None:
-        have = len({i for c in obs.by_role("entry") for _, i in c.haves})
+        watcher = len(obs.announced_to("watcher"))
+        entry = len(obs.announced_to("entry"))
         raise Timeout(
             "download did not complete",
-            expected=f"have for all {obs.share.meta.piece_count} pieces [MSG-2]",
-            actual=f"{have} pieces announced to the entry peer",
+            expected=f"have for all {obs.share.meta.piece_count} pieces to the watcher [MSG-2]",
+            actual=f"{watcher} pieces announced to the watcher, {entry} to the entry peer"
+            + ("" if obs.by_role("watcher") else " (the watcher was never dialed, PEX-12)"),
         )
 
 
@@ -255,7 +264,7 @@ def discards_corrupt(obs: Observation) -> None:
     if not corrupt:
         raise Unsupported("the downloader requested nothing from the corrupt peer")
     bitfield_honest(obs)  # announcing a corrupt-only piece is caught there
-    bad_fetch = [i for c in obs.by_role("entry") for i, ok in c.fetched_back if not ok]
+    bad_fetch = [i for i, ok in _fetched_back(obs) if not ok]
     if bad_fetch:
         raise Fail(
             "served data that does not match the piece hash",
@@ -266,11 +275,12 @@ def discards_corrupt(obs: Observation) -> None:
 
 @case("serves-verified-data", section=SECTION, requirements=("MSG-11", "MSG-4"), kind="serve")
 def serves_verified_data(obs: Observation) -> None:
-    """Pieces the entry peer downloads back from the downloader match their hashes."""
+    """Pieces the entry peer and the watcher download back from the downloader match their
+    hashes."""
     _swarm_only(obs)
-    fetched = [(i, ok) for c in obs.by_role("entry") for i, ok in c.fetched_back]
+    fetched = _fetched_back(obs)
     if not fetched:
-        raise Unsupported("the downloader never unchoked the entry peer")
+        raise Unsupported("the downloader never unchoked the entry peer or the watcher")
     bad = [i for i, ok in fetched if not ok]
     if bad:
         raise Fail(
@@ -354,7 +364,8 @@ def tree_handled(obs: Observation) -> None:
         raise Timeout(
             "neither fetched the tree nor refused it",
             expected="every piece announced, or BAD_METAINFO at the handshake [TREE-10]",
-            actual=f"{len(obs.haves())} of {obs.share.meta.piece_count} pieces announced",
+            actual=f"{len(obs.announced_to('watcher'))} of {obs.share.meta.piece_count} pieces "
+            "announced to the watcher",
         )
 
 

@@ -14,6 +14,7 @@ from conformance.registry import all_cases
 from conformance.report import print_report, result_line, write_json, write_junit
 from conformance.selection import select, split_patterns
 from conformance.serve.swarm import (
+    ROLES,
     SCENARIOS,
     FakeSwarm,
     GeneratedShare,
@@ -152,10 +153,11 @@ def serve_main(argv: list[str]) -> int:
 
     def announce(link: str) -> None:
         print(
-            f"serving a {args.size}-byte share from 5 fake peers; point your downloader at:\n"
+            f"serving a {args.size}-byte share from {len(ROLES)} fake peers; point your "
+            "downloader at:\n"
             f"  {link}\n"
             f"for example:  p2pshare get {link} -o EMPTY_DIR\n"
-            "(keep it running after it completes: the entry peer downloads pieces back)\n"
+            "(keep it running after it completes: fake peers download pieces back)\n"
             f"waiting up to {args.timeout:g}s for every piece to be announced...",
             flush=True,
         )

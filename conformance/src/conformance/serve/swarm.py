@@ -3,8 +3,10 @@
 The entry peer (the one in the printed link) serves everything (its very first block corrupt,
 to see that nothing is announced before it is verified) and lists the others by PEX: a
 peer serving corrupt data, one rejecting every request, one that goes silent, a good mirror
-(somewhere to re-fetch the entry peer's spoiled block), and one whose
-peer ID is higher than any random ID, which the downloader must never dial (DUP-1). Every
+(somewhere to re-fetch the entry peer's spoiled block), a watcher that has nothing (so every
+piece the downloader verifies must be announced to it, MSG-2, while the peers that announced a
+piece need not hear of it, MSG-22), and one whose peer ID is higher than any random ID, which
+the downloader must never dial (DUP-1). Every
 connection runs the core Connection as the model of the downloader, so any frame it forbids is
 recorded as a violation with its requirement ID.
 """
@@ -51,7 +53,11 @@ from conformance import craft
 from conformance.serve.earlydial import EarlyDialer
 from conformance.serve.trees import HOSTILE_TREES, hostile_tree
 
-ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "high")
+ROLES = ("entry", "corrupt", "reject", "silent", "mirror", "watcher", "high")
+WATCHERS = ("entry", "watcher")
+"""Peers whose announcements from the downloader are watched (and who fetch pieces back): the
+entry peer has every piece, so a downloader may omit its haves there (MSG-22); the watcher has
+none, so every verified piece must reach it (MSG-2)."""
 SCENARIOS = (
     "swarm",
     "wrong-link",
@@ -159,6 +165,21 @@ class Observation:
     def haves(self) -> set[int]:
         return {i for c in self.conns for _, i in c.haves}
 
+    def announced_to(self, role: str) -> set[int]:
+        """Pieces the downloader announced to the `role` peer (bitfield or have)."""
+        pieces = {i for c in self.by_role(role) for _, i in c.haves}
+        for c in self.by_role(role):
+            if c.bits:
+                n = self.share.meta.piece_count
+                pieces.update(i for i in range(n) if c.bits[i // 8] & (0x80 >> (i % 8)))
+        return pieces
+
+    def completed(self) -> bool:
+        """Every piece announced to the watcher, or to the entry peer (a downloader that sends
+        haves to peers that have the piece too, as MSG-22 allows)."""
+        n = self.share.meta.piece_count
+        return any(len(self.announced_to(role)) >= n for role in WATCHERS)
+
 
 class FakeSwarm:
     """Runs the fake peers on an event loop in a background thread."""
@@ -185,6 +206,7 @@ class FakeSwarm:
             "reject": b"\x00" * 19 + b"\x03",
             "silent": b"\x00" * 19 + b"\x04",
             "mirror": b"\x00" * 19 + b"\x05",
+            "watcher": b"\x00" * 19 + b"\x06",
             "high": b"\xff" * 20,
         }
         self.obs = Observation(share=share, peer_ids=ids, scenario=scenario)
@@ -243,8 +265,7 @@ class FakeSwarm:
             return self._wait_for(deadline, self._entry_hung_up)
         n = self.share.meta.piece_count
         while time.monotonic() < deadline:
-            entry_haves = {i for c in self.obs.by_role("entry") for _, i in c.haves}
-            if len(entry_haves) >= n:
+            if self.obs.completed():
                 self.obs.completed_at = time.monotonic()
                 break
             time.sleep(0.05)
@@ -252,7 +273,7 @@ class FakeSwarm:
             return False
         settle = min(deadline, time.monotonic() + 3.0)
         while time.monotonic() < settle:
-            answered = sum(len(c.fetched_back) for c in self.obs.by_role("entry"))
+            answered = sum(len(c.fetched_back) for r in WATCHERS for c in self.obs.by_role(r))
             if self._fetches >= min(3, n) and answered >= self._fetches:
                 break
             time.sleep(0.05)
@@ -380,9 +401,9 @@ class FakeSwarm:
             share_id=meta.share_id,
             summary=meta.summary,
         )
-        writer.write(
-            conn.send(hs) + conn.send(Bitfield(bits=craft.full_bitfield(meta.piece_count)))
-        )
+        n = meta.piece_count
+        bits = bytes((n + 7) // 8) if role == "watcher" else craft.full_bitfield(n)
+        writer.write(conn.send(hs) + conn.send(Bitfield(bits=bits)))
         if role == "entry" and self.scenario not in QUIET:
             entries = tuple(
                 PeerEntry(peer_id=self.obs.peer_ids[r], host=self.host, port=self.obs.ports[r])
@@ -547,7 +568,7 @@ class FakeSwarm:
         elif isinstance(event, Have):
             log.haves.append((now, event.index))
             self._fetch_back(role, log, conn, writer)
-        elif isinstance(event, Unchoke):
+        elif isinstance(event, Unchoke | Bitfield):
             self._fetch_back(role, log, conn, writer)
         elif isinstance(event, Piece):
             plen = meta.piece_length(event.index)
@@ -585,7 +606,7 @@ class FakeSwarm:
         if self.scenario == "late-replies" and not conn.am_choking:
             self._answer_late(log, conn, writer, req)
             return
-        if role == "reject" or conn.am_choking:
+        if role in ("reject", "watcher") or conn.am_choking:  # (the watcher has nothing)
             writer.write(conn.send(Reject(index=req.index, offset=req.offset, length=req.length)))
             return
         start = meta.piece_offset(req.index) + req.offset
@@ -625,10 +646,16 @@ class FakeSwarm:
     def _fetch_back(
         self, role: str, log: ConnLog, conn: Connection, writer: asyncio.StreamWriter
     ) -> None:
-        """The entry peer downloads up to 3 announced pieces back to check what is served."""
-        if role != "entry" or self._fetches >= 3 or conn.our_requests:
+        """The entry peer and the watcher download up to 3 announced pieces back (between
+        them) to check what is served."""
+        if role not in WATCHERS or self._fetches >= 3 or conn.our_requests:
             return
-        announced = [i for _, i in log.haves if i not in {j for j, _ in log.fetched_back}]
+        fetched = {j for j, _ in log.fetched_back}
+        claimed = [i for _, i in log.haves]
+        if log.bits:
+            n = self.share.meta.piece_count
+            claimed += [i for i in range(n) if log.bits[i // 8] & (0x80 >> (i % 8))]
+        announced = [i for i in claimed if i not in fetched]
         if not announced:
             return
         try:

@@ -280,12 +280,14 @@ class Swarm:
             self._emit(PieceVerified(index, names))
             have = Have(index=index)
             for peer in self._peers.values():
-                if peer.ready:  # (a ready peer has our handshake and bitfield)
+                if not peer.ready:  # (a ready peer has our handshake and bitfield)
+                    continue
+                # [MSG-2]; a peer that announced the piece itself needs no have [MSG-22]
+                if not (peer.bitfield_received and picker.peer_has(peer.conn_id, index)):
                     self._send(peer, have, now)
-                    # having more can only make a peer less interesting [MSG-17]
-                    conn = peer.conn
-                    if conn.am_interested and not picker.interesting(peer.conn_id):
-                        self._send(peer, NotInterested(), now)
+                # having more can only make a peer less interesting [MSG-17]
+                if peer.conn.am_interested and not picker.interesting(peer.conn_id):
+                    self._send(peer, NotInterested(), now)
             if picker.complete:
                 self._verify_file()
             return
