@@ -96,3 +96,27 @@ def test_the_hashing_loops_hold_one_chunk_at_a_time(
         tracemalloc.stop()
     assert hasher.file_digest() == hashlib.sha1(data).digest()
     store.close()
+
+
+def test_the_file_hash_reads_into_one_buffer_it_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh chunk per read kept 4 MiB of the hashing thread's arena (or, at 1 MiB, was
+    faulted in again on every read): after the first read, hashing allocates no chunks."""
+    chunk = 256 * 1024
+    monkeypatch.setattr("p2pshare_node.storage.HASH_READ_SIZE", chunk)
+    monkeypatch.setattr("p2pshare_node.hashing.HASH_READ_SIZE", chunk)
+    data = random.Random(9).randbytes(8 * chunk + 123)
+    store = PieceStore.create(tmp_path / "big.part", len(data))
+    store.write(0, data)
+    hasher = DownloadHasher(store, chunk)
+    hasher.extend_file_hash(chunk)  # (makes the buffer)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        hasher.extend_file_hash(len(data))
+        assert tracemalloc.get_traced_memory()[1] - before < chunk // 8
+    finally:
+        tracemalloc.stop()
+    assert hasher.file_digest() == hashlib.sha1(data).digest()
+    store.close()

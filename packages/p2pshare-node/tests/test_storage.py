@@ -17,6 +17,7 @@ def io_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "fallback":
         monkeypatch.delattr(os, "pwrite", raising=False)
         monkeypatch.delattr(os, "pread", raising=False)
+        monkeypatch.delattr(os, "preadv", raising=False)
     return str(request.param)
 
 
@@ -66,3 +67,18 @@ def test_reopening_keeps_existing_data(tmp_path: Path) -> None:
     again = PieceStore.create(path, 1000)
     assert again.read(500, 4) == b"keep"
     again.close()
+
+
+def test_read_into_fills_a_view_and_stops_at_the_end(tmp_path: Path, io_mode: str) -> None:
+    payload = os.urandom(5000)
+    path = tmp_path / "f"
+    path.write_bytes(payload)
+    store = PieceStore.open_readonly(path)
+    view = memoryview(bytearray(3000))
+    assert store.read_into(1000, view) == 3000 and view.tobytes() == payload[1000:4000]
+    with pytest.raises(ValueError):
+        store.read_into(3000, view)  # past the announced size
+    store.size += 10  # as if the file were truncated under us: a short read, no error
+    short = memoryview(bytearray(2010))
+    assert store.read_into(3000, short) == 2000 and short[:2000].tobytes() == payload[3000:]
+    store.close()

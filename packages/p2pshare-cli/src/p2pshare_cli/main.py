@@ -21,6 +21,7 @@ from p2pshare_node.errors import ErrorKind, NodeError
 from p2pshare_node.faults import Fault
 from p2pshare_node.node import Node
 
+from p2pshare_cli.allocator import tune_allocator
 from p2pshare_cli.exit_codes import EPILOG, EXIT_FOR_KIND, ExitCode
 from p2pshare_cli.inspecting import info, verify
 from p2pshare_cli.reporters import MAX_MESSAGE, Reporter, make_reporter
@@ -584,6 +585,7 @@ cli.add_command(simulate_command)
 
 def main() -> None:
     """Console entry point: no tracebacks for anything a user can cause."""
+    tune_allocator()
     try:
         cli.main(prog_name="p2pshare", standalone_mode=True)
     except KeyboardInterrupt:

@@ -97,6 +97,7 @@ class DownloadHasher:
         self._sha1: Any = TreeSha1(meta) if isinstance(meta, TreeMetainfo) else hashlib.sha1()
         self._sha1_at = 0  # file offset the SHA-1 covers up to
         self._sha1_error: OSError | ValueError | None = None
+        self._sha1_buffer: bytearray | None = None  # the file-hash thread's reads, reused
 
     def store_block(self, index: int, offset: int, data: bytes) -> None:
         """Write a block; keep hashing its piece while the blocks come in offset order."""
@@ -128,10 +129,12 @@ class DownloadHasher:
         """
         if self._sha1_error is not None:
             return
+        if self._sha1_buffer is None:
+            self._sha1_buffer = bytearray(HASH_READ_SIZE)
         try:
             while self._sha1_at < end:  # a chunk at a time, so drop-behind follows closely
                 want = min(HASH_READ_SIZE, end - self._sha1_at)
-                got = self.store.hash_range(self._sha1, self._sha1_at, want)
+                got = self.store.hash_range(self._sha1, self._sha1_at, want, self._sha1_buffer)
                 self._sha1_at += got
                 if got < want:
                     raise OSError(f"{self.store.path} is shorter than expected")

@@ -28,7 +28,7 @@ from typing import Any
 from p2pshare_core.tree import TreeMetainfo
 
 from p2pshare_node.safeio import UnexpectedFileError
-from p2pshare_node.storage import PieceStore, hash_by_chunks, preallocate
+from p2pshare_node.storage import PieceStore, hash_by_chunks, preallocate, read_into_by_copy
 
 MAX_OPEN = 64
 """Files kept open at once; the least recently used one is closed to open another."""
@@ -163,9 +163,15 @@ class TreeStore:
                     break
         return b"".join(parts)
 
-    def hash_range(self, digest: Any, offset: int, length: int) -> int:
+    def read_into(self, offset: int, view: memoryview) -> int:
+        """Read into `view` at `offset` of the concatenation; returns how many bytes."""
+        return read_into_by_copy(self.read, offset, view)
+
+    def hash_range(
+        self, digest: Any, offset: int, length: int, buffer: bytearray | None = None
+    ) -> int:
         """Feed `length` bytes from `offset` to `digest`, a chunk at a time; returns how many."""
-        return hash_by_chunks(self.read, digest, offset, length)
+        return hash_by_chunks(self.read_into, digest, offset, length, buffer)
 
     def sha256_range(self, offset: int, length: int) -> bytes:
         return hashlib.sha256(self.read(offset, length)).digest()  # (a piece: <= 64 MiB)
