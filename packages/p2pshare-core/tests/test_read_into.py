@@ -169,3 +169,19 @@ def test_misuse_is_refused() -> None:
     conn.receive_data(b"")
     with pytest.raises(RuntimeError):
         conn.buffer_updated(1)
+
+
+def test_receive_data_keeps_no_large_buffer_between_frames() -> None:
+    """A connection fed by receive_data (the simulator's tens of thousands of them, #19) holds
+    no frame's worth of room once that frame is parsed; one that is read into keeps its room
+    for the next read. (The large frame: 256 KiB in an unassigned id, skipped [FRAME-5].)"""
+    large = (256 * 1024 + 1).to_bytes(4, "big") + b"\x7f" + bytes(256 * 1024)
+    stream = PREFIX + large + codec.encode(ev.Have(index=1))
+    copied = Connection(Role.DIALER)
+    copied.receive_data(stream)
+    got: Outcome = []
+    assert _drain(copied, got) and got[-1] == ev.Have(index=1)
+    assert len(copied.get_buffer(1)) < 64 * 1024
+    reader = Connection(Role.DIALER)
+    assert _read_into(reader, [stream], False, [len(stream)])[-1] == ev.Have(index=1)
+    assert len(reader.get_buffer(1)) >= 256 * 1024
