@@ -573,6 +573,28 @@ def test_choke_and_reject_put_blocks_back() -> None:
     d.advance(10.0)  # the reject exclusion ends: a refill pass runs
 
 
+def test_every_reject_exclusion_ends_in_a_refill() -> None:
+    """Found by a stalled CI run: rejects at t=0 armed one refill at t=10; rejects at t=1 found
+    it armed and added none; the refill at t=10 could ask for nothing (those pieces were still
+    excluded until t=11), and the download stalled with its only seeder unchoking it."""
+    d = Driver(meta=META, config=QUIET)
+    a = Remote(d, 1, peer_id=HIGH)
+    a.join(META, have=set(range(4)))
+    a.send(ev.Unchoke())
+    asked = [r.triple for r in a.take(ev.Request)]  # type: ignore[attr-defined]
+    assert len(asked) == 4  # every piece: nothing else to ask for while they are excluded
+    a.send(ev.Reject(index=asked[0][0], offset=asked[0][1], length=asked[0][2]))
+    d.advance(1.0)
+    d.now = 1.0
+    for index, offset, length in asked[1:]:
+        a.send(ev.Reject(index=index, offset=offset, length=length))
+    d.advance(10.5)  # the first exclusion ended: asked again for that piece only
+    assert {r.triple for r in a.take(ev.Request)} == {asked[0]}  # type: ignore[attr-defined]
+    d.advance(11.5)  # the others' exclusions ended too: asked again, with no other event
+    again = {r.triple for r in a.take(ev.Request)}  # type: ignore[attr-defined]
+    assert set(asked[1:]) <= again
+
+
 def test_data_written_before_a_choke_is_not_fetched_twice() -> None:
     """What the simulator found (#19): an uploader writes every request it accepts at once, so
     after its choke the data of our requests is usually on its way. Re-requesting those blocks

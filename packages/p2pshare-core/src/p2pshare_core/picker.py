@@ -268,6 +268,21 @@ class Picker:
     def availability(self, index: int) -> int:
         return self._avail[index] + self._seeds
 
+    def next_exclusion_end(self, now: float) -> float | None:
+        """The earliest time after `now` at which a piece excluded at some peer (rejected by
+        it, or failed with its data) may be asked of that peer again (None: no such piece)."""
+        earliest: float | None = None
+        for view in self._peers.values():
+            if not view.excluded:
+                continue
+            # (ended exclusions are dropped here too: they are only otherwise dropped when
+            # that piece is considered for that peer again)
+            view.excluded = {i: u for i, u in view.excluded.items() if u > now}
+            for until in view.excluded.values():
+                if earliest is None or until < earliest:
+                    earliest = until
+        return earliest
+
     # --- requests -------------------------------------------------------------------------------
     def inflight(self, key: int) -> int:
         """Requests to this peer that count toward its pipeline."""

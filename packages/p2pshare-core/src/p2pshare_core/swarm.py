@@ -441,6 +441,12 @@ class Swarm:
         if self._refill_at is not None and now >= self._refill_at:
             self._refill_at = None
             self._request_everywhere(now)
+            # exclusions that end later (rejects that came after this refill was armed) get
+            # their own pass: nothing else may ever wake a download whose only pieces they are
+            picker = self.picker
+            later = picker.next_exclusion_end(now) if picker is not None else None
+            if later is not None:
+                self._arm_refill(later)
         self._maybe_dial(now)
 
     def shutdown(self, now: float) -> None:
