@@ -118,6 +118,24 @@ def test_endgame_duplicates_and_cancels() -> None:
     assert p.is_done(dups[0][0])
 
 
+def test_the_reject_that_answers_our_cancel_excludes_nothing() -> None:
+    """[MSG-13] A throttled uploader answers our end-game cancel with a reject. That reject
+    says nothing about the peer: when the copy we kept fails its hash (a corrupt peer sent it),
+    the honest peer must be asked again at once, not after reject_backoff. Before, it was
+    excluded for 10 s, and a download whose only honest peer it was sat idle that long."""
+    p = _picker(1)
+    p.add_peer(1, _bits(1, {0}))  # the corrupt one
+    p.add_peer(2, _bits(1, {0}))  # the honest one
+    (blk,) = p.pick(1, 1, 0.0)
+    assert p.pick(2, 1, 0.0) == [blk]  # end-game duplicate
+    useful, cancels = p.block_received(1, blk)
+    assert useful and cancels == [(2, blk)]
+    p.block_rejected(2, blk, 0.1, 10.1)  # the answer to that cancel
+    p.piece_failed(0, [1], 0.2, 10.2)  # peer 1's copy was corrupt
+    assert p.pick(2, 1, 0.3) == [blk]
+    assert p.next_exclusion_end(0.3) == 10.2  # only the corrupt peer's exclusion
+
+
 def test_no_endgame_while_blocks_are_unrequested() -> None:
     p = _picker(3)
     p.add_peer(1, _bits(3, {0, 1, 2}))

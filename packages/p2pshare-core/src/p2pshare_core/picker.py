@@ -361,13 +361,16 @@ class Picker:
         return True, cancels
 
     def block_rejected(self, key: int, block: Block, now: float, until: float) -> None:
-        """The peer will not serve `block`: request it elsewhere; leave that piece alone there."""
+        """The peer will not serve `block`: request it elsewhere; leave that piece alone there
+        until `until`. A reject of a request we no longer count on (we cancelled it, or gave up
+        on it) is only its one reply [MSG-13]: it says nothing about the peer, and excluding it
+        there would keep an honest peer from the piece when the copy we kept fails its hash."""
         view = self._peers[key]
         view.outstanding.discard(block)
         if block in view.inflight:
             self._release(view, block)
-        if until > now:
-            view.excluded[block[0]] = until
+            if until > now:
+                view.excluded[block[0]] = until
 
     def release_all(self, key: int) -> list[Block]:
         """Stop counting on the peer's in-flight requests (they timed out, BEH-8).
