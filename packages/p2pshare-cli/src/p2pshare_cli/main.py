@@ -389,6 +389,7 @@ def get(
         max_connections_per_host=max_per_host,
         faults=frozenset(Fault(f) for f in faults),
     )
+    tune_allocator()  # (a download's memory churn; `share` hashes in a few fixed buffers)
     sys.exit(_run(config, json_output, policy))
 
 
@@ -585,7 +586,6 @@ cli.add_command(simulate_command)
 
 def main() -> None:
     """Console entry point: no tracebacks for anything a user can cause."""
-    tune_allocator()
     try:
         cli.main(prog_name="p2pshare", standalone_mode=True)
     except KeyboardInterrupt:
