@@ -14,6 +14,7 @@ from typing import Any
 
 from p2pshare_core import constants as C
 from p2pshare_core.connection import Connection
+from p2pshare_core.swarm import Swarm
 
 InboundRewrite = Callable[[Connection, bytes], bytes]
 OutboundRewrite = Callable[[Connection, Any, bytes], bytes]
@@ -44,6 +45,8 @@ def inbound(
     pass it on). An oversize length stops the filtering for that connection (passed through).
     """
     original = Connection.receive_data
+    # Every byte must pass through receive_data: no reading straight into the buffer.
+    Swarm.get_buffer = lambda self, conn_id, size: None  # type: ignore[method-assign]
 
     def receive_data(self: Connection, data: Any) -> None:
         state = self.__dict__.setdefault("_mutant_in", {"buf": bytearray(), "raw": False})
