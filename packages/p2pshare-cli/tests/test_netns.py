@@ -46,16 +46,21 @@ async def _printed_link(proc: PeerProcess) -> str:
     return next(t for t in proc.text if t.startswith("Link: "))[len("Link: ") :]
 
 
-async def _get_on(lab: NetLab, tmp_path: Path, targets: dict[int, str]) -> list[PeerProcess]:
-    """`get TARGET -o tmp/hostN --exit-when-done --json` on each host, all at once."""
+async def _get_on(
+    lab: NetLab, tmp_path: Path, targets: dict[int, str], *after: str
+) -> list[PeerProcess]:
+    """`get TARGET -o tmp/hostN --json AFTER` on each host, all at once. AFTER says what to do
+    once complete: --exit-when-done, --seed, or nothing (get's default: seed for a while)."""
     getters = []
     for host, target in targets.items():
         out = tmp_path / f"host{host}"
         out.mkdir()
-        getters.append(
-            await lab.spawn(host, "get", target, "-o", str(out), "--exit-when-done", "--json")
-        )
+        getters.append(await lab.spawn(host, "get", target, "-o", str(out), "--json", *after))
     return getters
+
+
+async def _all_complete(getters: list[PeerProcess]) -> None:
+    await asyncio.gather(*(proc.wait_for("completed", DONE) for proc in getters))
 
 
 def _sources(proc: PeerProcess) -> set[str]:
@@ -80,8 +85,7 @@ async def test_a_lan_with_no_flags_shares_and_trades(tmp_path: Path) -> None:
         link = await _printed_link(seeder)
         assert link.startswith(f"p2pshare://{lab.addresses[0]}:"), link
         getters = await _get_on(lab, tmp_path, {host: link for host in (1, 2)})
-        for proc in getters:
-            assert await proc.wait_exit(DONE) == 0, proc.stderr
+        await _all_complete(getters)  # (each then seeds, as get does with no flag)
         for host in (1, 2):
             assert _sha1(tmp_path / f"host{host}" / "album.bin") == _sha1(source)
         one, two = getters
@@ -105,7 +109,9 @@ async def test_eight_hosts_with_loss_and_capped_uploads_all_finish(tmp_path: Pat
             lab.lose(host, per_mille=10)
         seeder = await lab.spawn(0, "share", str(source))
         link = await _printed_link(seeder)
-        getters = await _get_on(lab, tmp_path, {host: link for host in range(1, 8)})
+        getters = await _get_on(
+            lab, tmp_path, {host: link for host in range(1, 8)}, "--exit-when-done"
+        )
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         for host in range(1, 8):
@@ -140,7 +146,12 @@ async def test_slow_seeder_six_leechers_finish_long_before_it_could_alone(
     """#15: a seeder on a 4 Mbit/s uplink and 6 downloaders on fast links. Alone the seeder
     would need N*F/u_s = 6 x 2 MiB / 0.5 MB/s = 25 s; the swarm finishes before that (13 s on
     a quiet machine) because the downloaders serve each other. (The bound is the seeder's own,
-    not a tighter target: a tighter one measured the machine's load, 21.6 s at a load of 7.)"""
+    not a tighter target: a tighter one measured the machine's load, 21.6 s at a load of 7.)
+
+    The downloaders keep seeding once complete, as `get` does by default. With
+    --exit-when-done the first two to finish left at once, taking the pieces the others had
+    asked the seeder for (and were waiting for behind its slow uplink) with them; in 2 runs
+    of 16 the seeder then sent half of all pieces or more."""
     size = 2 * 1024 * 1024
     source = tmp_path / "data.bin"
     source.write_bytes(os.urandom(size))
@@ -150,16 +161,18 @@ async def test_slow_seeder_six_leechers_finish_long_before_it_could_alone(
         link = await _printed_link(seeder)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        getters = await _get_on(lab, tmp_path, {host: link for host in range(1, 7)})
-        for proc in getters:
-            assert await proc.wait_exit(DONE) == 0, proc.stderr
+        targets = {host: link for host in range(1, 7)}
+        getters = await _get_on(lab, tmp_path, targets, "--seed")
+        await _all_complete(getters)
         took = loop.time() - start
         alone = 6 * size / (4_000_000 / 8)
         assert took < alone, f"{took:.1f}s against {alone:.1f}s for the seeder alone"
         ids = {_peer_id(p) for p in getters}
         pieces = [e for p in getters for e in p.all("piece")]
         from_peers = [e for e in pieces if set(e["peers"]) & ids]
-        assert len(from_peers) > len(pieces) / 2, "the downloaders did not serve each other"
+        assert len(from_peers) > len(pieces) / 2, (
+            f"the downloaders did not serve each other: {len(from_peers)} of {len(pieces)} pieces"
+        )
         for host in range(1, 7):
             assert _sha1(tmp_path / f"host{host}" / "data.bin") == _sha1(source)
 
@@ -173,7 +186,8 @@ async def test_lan_discovery_finds_the_seeder_from_the_share_id_alone(tmp_path: 
         seeder = await lab.spawn(0, "share", str(source))
         link = await _printed_link(seeder)
         share_id = link.rsplit("/", 1)[1]
-        getters = await _get_on(lab, tmp_path, {1: share_id, 2: f"p2pshare:///{share_id}"})
+        targets = {1: share_id, 2: f"p2pshare:///{share_id}"}
+        getters = await _get_on(lab, tmp_path, targets, "--exit-when-done")
         for proc in getters:
             assert await proc.wait_exit(DONE) == 0, proc.stderr
         for host in (1, 2):
