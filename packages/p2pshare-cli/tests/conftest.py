@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,14 @@ from p2pshare_cli.procs import PeerProcess
 # Nodes started by tests never multicast on the machine's network (LAN discovery); the
 # network-namespace tests turn it back on for their own hosts.
 os.environ.setdefault("P2PSHARE_NO_LAN", "1")
+
+# The peers are started as a terminal starts a command in the foreground: Ctrl-C (SIGINT)
+# stops them. A shell without job control starts a background job (`pytest ... &` in a script)
+# with SIGINT ignored, every child inherits that, and a node rightly keeps ignoring it: the
+# Ctrl-C test then waited 30 s for an exit that could not come. A handled signal is reset to
+# its default in each child at exec; an ignored one is not.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PIECE = "16KiB"
 EVENT_TIMEOUT = 30.0
