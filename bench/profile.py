@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.__main__ import OUT, parse_size
-from bench.datafile import generate
+from bench.datafile import generate, generate_tree
 from bench.runner import free_port
 
 try:
@@ -128,6 +128,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     ap.add_argument("--size", type=parse_size, default=1 << 30)
     ap.add_argument("--piece-size", type=parse_size, default=64 * 1024)
+    ap.add_argument(
+        "--files", type=int, default=0, help="share a folder of this many files (scenario t)"
+    )
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--deadline", type=float, default=300.0)
@@ -140,8 +143,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="p2pshare-prof-"))
     seed = leech = None
     try:
-        src = tmp / "src.bin"
-        generate(src, args.size)
+        src = tmp / ("src" if args.files else "src.bin")
+        if args.files:
+            generate_tree(src, args.size, args.files, os.urandom(64 << 20))
+        else:
+            generate(src, args.size)
         port = free_port()
         seed_raw, leech_raw = OUT / "profile-seeder.txt", OUT / "profile-leecher.txt"
         share = [exe, "share", str(src), "--port", str(port), "--host", "127.0.0.1"]
@@ -161,8 +167,9 @@ def main() -> int:
         if pid:
             os.kill(pid, signal.SIGINT)
         seed.wait(timeout=30)
-        print(f"transfer of {args.size >> 20} MiB ({args.piece_size >> 10} KiB pieces) under "
-              f"py-spy took {took:.2f} s")  # fmt: skip
+        shape = f" in {args.files} files" if args.files else ""
+        print(f"transfer of {args.size >> 20} MiB{shape} ({args.piece_size >> 10} KiB pieces) "
+              f"under py-spy took {took:.2f} s")  # fmt: skip
         for name, raw in (("seeder", seed_raw), ("leecher", leech_raw)):
             print(f"\n== {name} ({raw}) ==")
             print(summarize(raw, args.top))

@@ -11,7 +11,14 @@ from p2pshare_core.tree import TreeEntry, TreeMetainfo
 from p2pshare_node.hashing import whole_digest
 from p2pshare_node.safeio import UnexpectedFileError
 from p2pshare_node.sharetree import build_tree_metainfo, scan_tree
-from p2pshare_node.treestore import MAX_OPEN, TreeStore, open_in_tree, open_root
+from p2pshare_node.treestore import (
+    MAX_DIRS,
+    MAX_OPEN,
+    PREALLOCATE_MIN,
+    TreeStore,
+    open_in_tree,
+    open_root,
+)
 
 
 def _meta(files: dict[str, bytes]) -> tuple[TreeMetainfo, bytes]:
@@ -56,13 +63,66 @@ def test_a_planted_link_is_refused_not_followed(tmp_path: Path) -> None:
     (tmp_path / "root" / "d").unlink()
     (tmp_path / "root" / "d").mkdir()
     (tmp_path / "root" / "d" / "f").symlink_to(outside / "f")
+    store.make_files()  # (a small file is made by its first write, which refuses the link)
     with pytest.raises(UnexpectedFileError):
-        store.make_files()
+        store.write(0, b"x" * 10)
     store.close()
     assert list(outside.iterdir()) == []
     (tmp_path / "elsewhere").symlink_to(outside)
     with pytest.raises(UnexpectedFileError):  # (a link where the folder itself goes)
         TreeStore.create(tmp_path / "elsewhere", meta)
+
+
+def test_a_large_file_is_preallocated_a_small_one_made_by_its_write(tmp_path: Path) -> None:
+    """Big files are reserved before the download writes; a small file costs no extra open,
+    and one left longer than its entry (by someone else) is cut to the share's bytes."""
+    files = {"big": os.urandom(PREALLOCATE_MIN), "small": os.urandom(100), "empty": b""}
+    meta, whole = _meta(files)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "small").write_bytes(b"left over" * 1000)
+    store = TreeStore.create(tmp_path / "root", meta)
+    store.make_files()
+    assert (tmp_path / "root" / "big").stat().st_size == PREALLOCATE_MIN
+    assert (tmp_path / "root" / "empty").stat().st_size == 0
+    store.write(0, whole)
+    store.sync()
+    store.close()
+    for path, data in files.items():
+        assert (tmp_path / "root" / path).read_bytes() == data
+
+
+def test_sync_flushes_every_file_and_folder_of_the_tree_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before a tree is renamed into place and its resume state removed, every file written
+    and every folder with a new name in it is fsynced: a power loss then loses nothing. No
+    system-wide os.sync(): it waited for every other program's writes."""
+    files = {f"d{i % (MAX_DIRS + 3)}/e/f{i}": os.urandom(10 + i) for i in range(MAX_OPEN * 2)}
+    meta, whole = _meta(files)
+    store = TreeStore.create(tmp_path / "root", meta)
+    store.make_files()
+    store.write(0, whole)
+    synced: set[int] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    def no_sync() -> None:
+        raise AssertionError("os.sync() flushes every program's writes")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "sync", no_sync, raising=False)
+    store.sync()
+    store.close()
+    root = tmp_path / "root"
+    names = [root / path for path in files]
+    root_fd = open_root(root)
+    if root_fd is not None:  # (POSIX: folders are fsynced too; not on Windows)
+        os.close(root_fd)
+        names += [p for p in root.rglob("*") if p.is_dir()] + [root]
+    assert {p.stat().st_ino for p in names} <= synced
 
 
 def test_sharing_skips_links_and_special_files(tmp_path: Path) -> None:

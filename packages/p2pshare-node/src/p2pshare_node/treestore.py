@@ -9,7 +9,14 @@ can (POSIX); elsewhere each component is checked with lstat first. A link plante
 the tree, by a peer's metainfo (impossible: TREE-3 keeps paths inside) or by another local
 program, is refused, never followed out of the tree ([TREE-11], [STORE-2]). Files are opened
 lazily and at most MAX_OPEN at a time, so a tree of 65 536 files needs no more descriptors
-than a few.
+than a few; the descriptors of the last MAX_DIRS folders are kept, so opening a file is one
+call, not one per folder on its path.
+
+A download of many small files pays per file, not per byte, so each file is touched as few
+times as can be: a file smaller than PREALLOCATE_MIN is made by its first write (not made,
+preallocated and closed beforehand, then opened again), and the tree is flushed by syncing
+its own files and folders on a few threads at once, not by a system-wide os.sync() that waits
+for every other program's writes too (see `sync`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import shutil
 import stat
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +40,13 @@ from p2pshare_node.storage import PieceStore, hash_by_chunks, preallocate, read_
 
 MAX_OPEN = 64
 """Files kept open at once; the least recently used one is closed to open another."""
-FSYNC_EACH = 16
-"""Files synced one by one; more are flushed with one os.sync() where there is one."""
+MAX_DIRS = 32
+"""Folder descriptors kept open at once (POSIX), to open the files inside them."""
+PREALLOCATE_MIN = 1024 * 1024
+"""Files of this size or more are made and preallocated before the download writes; smaller
+ones are made by their first write: reserving a few blocks is not worth a second open."""
+SYNC_THREADS = 16
+"""Files flushed at once: a journaling filesystem commits concurrent fsyncs together."""
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -55,7 +68,9 @@ class TreeStore:
         self.writable = writable
         self._lock = threading.RLock()
         self._fds: OrderedDict[int, int] = OrderedDict()  # entry index -> open descriptor
+        self._dirs: OrderedDict[tuple[str, ...], int] = OrderedDict()  # folder -> descriptor
         self._dirty: set[int] = set()  # entries written since the last sync
+        self._dirty_dirs: set[tuple[str, ...]] = set()  # folders given a new name since then
         self._root_fd: int | None = open_root(root)
         self._closed = False
 
@@ -80,12 +95,16 @@ class TreeStore:
         return cls(root, meta, writable=True)
 
     def make_files(self) -> None:
-        """Make (or, resuming, keep) every folder and file of the tree, each file at its full
-        size (preallocated: a full disk shows now, not at 97 %)."""
+        """Make (or, resuming, keep) every folder of the tree, its empty files, and each file
+        of PREALLOCATE_MIN bytes or more at its full size (preallocated: a full disk shows
+        now, not at 97 %). A smaller file is made by its first write (`_fd`)."""
         for index, entry in enumerate(self.meta.entries):
             with self._lock:
                 if entry.is_dir:
-                    os.close(self._walk(entry.components, create=True))
+                    self._dir(entry.components, create=True)
+                    continue
+                if 0 < entry.size < PREALLOCATE_MIN:
+                    self._dir(entry.components[:-1], create=True)
                     continue
                 fd = self._fd(index, create=True)
                 if os.fstat(fd).st_size != entry.size:
@@ -102,12 +121,29 @@ class TreeStore:
     def closed(self) -> bool:
         return self._closed
 
-    def _walk(self, components: tuple[str, ...], *, create: bool) -> int:
-        """A descriptor of the directory `components` below the root (made if `create`)."""
-        return walk_dirs(self._root_fd, self.path, components, create=create)
+    def _dir(self, components: tuple[str, ...], *, create: bool) -> int:
+        """The kept descriptor of the folder `components` below the root (made if `create`;
+        -1 where there is no dir_fd); call with the lock held, and do not close it."""
+        if self._closed:
+            raise ValueError(f"{self.path} is closed")
+        fd = self._dirs.get(components)
+        if fd is not None:
+            self._dirs.move_to_end(components)
+            return fd
+        fd = walk_dirs(self._root_fd, self.path, components, create=create)
+        if create:  # (its name, and its parents', may be new: synced with the files)
+            self._dirty_dirs.update(components[:depth] for depth in range(len(components)))
+        if fd < 0:
+            return fd  # (no dir_fd: every open checks its path again)
+        while len(self._dirs) >= MAX_DIRS:
+            os.close(self._dirs.popitem(last=False)[1])
+        self._dirs[components] = fd
+        return fd
 
     def _fd(self, index: int, *, create: bool = False) -> int:
-        """The open descriptor of entry `index` (call with the lock held)."""
+        """The open descriptor of entry `index`, made if `create` and missing (call with the
+        lock held); a file made here that is longer than its entry (left there by someone
+        else) is cut to its size, so the bytes it ends with are the share's."""
         if self._closed:
             raise ValueError(f"{self.path} is closed")
         fd = self._fds.get(index)
@@ -119,9 +155,14 @@ class TreeStore:
         flags = os.O_RDWR if self.writable else os.O_RDONLY
         if create:
             flags |= os.O_CREAT
-        components = self.meta.entries[index].components
-        fd = open_in_tree(self._root_fd, self.path, components, flags, create=create)
+        entry = self.meta.entries[index]
+        parent = self._dir(entry.components[:-1], create=create)
+        fd = open_file_at(parent, self.path, entry.components, flags)
         self._fds[index] = fd
+        if create:
+            self._dirty_dirs.add(entry.components[:-1])
+            if os.fstat(fd).st_size > entry.size:
+                os.ftruncate(fd, entry.size)
         return fd
 
     def _release(self, index: int) -> None:
@@ -135,7 +176,7 @@ class TreeStore:
         view = memoryview(data)
         with self._lock:
             for span in self.meta.spans(offset, len(view)):
-                fd = self._fd(span.entry)
+                fd = self._fd(span.entry, create=True)
                 part, at = view[: span.length], span.offset
                 while part:
                     written = (
@@ -177,19 +218,55 @@ class TreeStore:
         return hashlib.sha256(self.read(offset, length)).digest()  # (a piece: <= 64 MiB)
 
     def sync(self) -> None:
-        """Flush every file written since the last sync to disk.
+        """Flush to disk every file written, and every folder given a new name, since the
+        last sync (a failure leaves them to the next one).
 
-        One fsync per file costs a journal commit each: 10 000 small files took 30 s, and held
-        the lock the disk thread writes under. Past a few files, one os.sync() (POSIX) flushes
-        them all at once, without the lock; elsewhere each file is fsynced.
+        One fsync after another costs a journal commit each: 10 000 small files took 30 s.
+        A system-wide os.sync() flushed them at once, but waited for every other program's
+        writes too (1.9 to 8.6 s at the end of a 10 000-file download while other downloads
+        wrote). Here SYNC_THREADS threads fsync this tree's files, then its folders (POSIX:
+        a new name is in its folder), and the filesystem commits the fsyncs that wait
+        together in one go. The lock is held only to open, never while a file is flushed.
         """
         with self._lock:
             dirty, self._dirty = sorted(self._dirty), set()
-            if len(dirty) <= FSYNC_EACH or not hasattr(os, "sync"):
-                for index in dirty:
-                    os.fsync(self._fd(index))
-                return
-        os.sync()
+            folders, self._dirty_dirs = sorted(self._dirty_dirs), set()
+        try:
+            self._sync_all(self._sync_file, dirty)
+            if self._root_fd is not None:  # (no folder descriptors on Windows)
+                self._sync_all(self._sync_folder, folders)
+        except BaseException:
+            with self._lock:
+                self._dirty.update(dirty)
+                self._dirty_dirs.update(folders)
+            raise
+
+    @staticmethod
+    def _sync_all(sync_one: Any, items: list[Any]) -> None:
+        if len(items) <= 1:
+            for item in items:
+                sync_one(item)
+            return
+        workers = min(SYNC_THREADS, len(items))
+        with ThreadPoolExecutor(workers, thread_name_prefix="p2pshare-fsync") as pool:
+            for _ in pool.map(sync_one, items):
+                pass
+
+    def _sync_file(self, index: int) -> None:
+        with self._lock:
+            fd = os.dup(self._fd(index))  # (a copy: the original may be closed meanwhile)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _sync_folder(self, components: tuple[str, ...]) -> None:
+        with self._lock:
+            fd = os.dup(self._dir(components, create=False))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def sync_quietly(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -211,6 +288,8 @@ class TreeStore:
         with self._lock:
             for index in list(self._fds):
                 self._release(index)
+            while self._dirs:
+                os.close(self._dirs.popitem()[1])
             if self._root_fd is not None:
                 os.close(self._root_fd)
                 self._root_fd = None
@@ -261,8 +340,18 @@ def open_in_tree(
 ) -> int:
     """Open the file `components` below root, following no link on the way [TREE-11]; it
     must be a regular file, and one with a single name if it is opened for writing."""
-    writing = bool(flags & (os.O_RDWR | os.O_WRONLY))
     parent = walk_dirs(root_fd, root, components[:-1], create=create)
+    try:
+        return open_file_at(parent, root, components, flags)
+    finally:
+        if parent >= 0:
+            os.close(parent)
+
+
+def open_file_at(parent: int, root: Path, components: tuple[str, ...], flags: int) -> int:
+    """Open the file `components` below root, its last name in the folder `parent` (opened
+    by `walk_dirs`; -1: no dir_fd, the path is checked), without following a link."""
+    writing = bool(flags & (os.O_RDWR | os.O_WRONLY))
     target = root.joinpath(*components)
     flags |= _BINARY | _NOFOLLOW
     try:
@@ -276,9 +365,6 @@ def open_in_tree(
         if exc.errno in (errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP)):
             raise UnexpectedFileError(f"{target} is a symbolic link: refusing it") from None
         raise
-    finally:
-        if parent >= 0:
-            os.close(parent)
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or (writing and info.st_nlink > 1):
         os.close(fd)
