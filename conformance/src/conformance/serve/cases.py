@@ -237,10 +237,11 @@ def bitfield_honest(obs: Observation) -> None:
                 good[index] = min(t, good.get(index, t))
     for c in obs.conns:
         if c.bits:
-            claimed = [
-                i for i in range(obs.share.meta.piece_count) if c.bits[i // 8] & (0x80 >> (i % 8))
+            early = [
+                i
+                for i in c.claimed(obs.share.meta.piece_count)
+                if i not in good or good[i] > c.opened
             ]
-            early = [i for i in claimed if i not in good or good[i] > c.opened]
             if early:
                 raise Fail(
                     "bitfield claims unverified pieces",

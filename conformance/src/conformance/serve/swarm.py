@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from p2pshare_core import codec
 from p2pshare_core import constants as C
+from p2pshare_core.bitfield import Bitfield as PieceBits
 from p2pshare_core.connection import Connection
 from p2pshare_core.errors import LocalProtocolError, RemoteProtocolError
 from p2pshare_core.events import (
@@ -144,6 +145,11 @@ class ConnLog:
     late_sent: list[float] = field(default_factory=list)  # when late replies left
     closed: bool = False
 
+    def claimed(self, piece_count: int) -> list[int]:
+        """The pieces the downloader's bitfield claimed (none before it came); the core
+        Connection has already refused a bitfield of the wrong length or with spare bits."""
+        return list(PieceBits.from_bytes(piece_count, self.bits)) if self.bits else []
+
 
 @dataclass
 class Observation:
@@ -167,12 +173,8 @@ class Observation:
 
     def announced_to(self, role: str) -> set[int]:
         """Pieces the downloader announced to the `role` peer (bitfield or have)."""
-        pieces = {i for c in self.by_role(role) for _, i in c.haves}
-        for c in self.by_role(role):
-            if c.bits:
-                n = self.share.meta.piece_count
-                pieces.update(i for i in range(n) if c.bits[i // 8] & (0x80 >> (i % 8)))
-        return pieces
+        n = self.share.meta.piece_count
+        return {i for c in self.by_role(role) for i in [*(i for _, i in c.haves), *c.claimed(n)]}
 
     def completed(self) -> bool:
         """Every piece announced to the watcher, or to the entry peer (a downloader that sends
@@ -651,10 +653,7 @@ class FakeSwarm:
         if role not in WATCHERS or self._fetches >= 3 or conn.our_requests:
             return
         fetched = {j for j, _ in log.fetched_back}
-        claimed = [i for _, i in log.haves]
-        if log.bits:
-            n = self.share.meta.piece_count
-            claimed += [i for i in range(n) if log.bits[i // 8] & (0x80 >> (i % 8))]
+        claimed = [i for _, i in log.haves] + log.claimed(self.share.meta.piece_count)
         announced = [i for i in claimed if i not in fetched]
         if not announced:
             return
