@@ -29,9 +29,10 @@ import shutil
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from p2pshare_core.tree import TreeMetainfo
 
@@ -47,6 +48,7 @@ PREALLOCATE_MIN = 1024 * 1024
 ones are made by their first write: reserving a few blocks is not worth a second open."""
 SYNC_THREADS = 16
 """Files flushed at once: a journaling filesystem commits concurrent fsyncs together."""
+_T = TypeVar("_T")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -242,7 +244,7 @@ class TreeStore:
             raise
 
     @staticmethod
-    def _sync_all(sync_one: Any, items: list[Any]) -> None:
+    def _sync_all(sync_one: Callable[[_T], None], items: list[_T]) -> None:
         if len(items) <= 1:
             for item in items:
                 sync_one(item)
@@ -253,16 +255,16 @@ class TreeStore:
                 pass
 
     def _sync_file(self, index: int) -> None:
-        with self._lock:
-            fd = os.dup(self._fd(index))  # (a copy: the original may be closed meanwhile)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._fsync(lambda: self._fd(index))
 
     def _sync_folder(self, components: tuple[str, ...]) -> None:
+        self._fsync(lambda: self._dir(components, create=False))
+
+    def _fsync(self, kept_fd: Callable[[], int]) -> None:
+        """fsync a kept descriptor through a copy taken under the lock: the kept one may be
+        closed meanwhile (to open another), and the flush itself runs without the lock."""
         with self._lock:
-            fd = os.dup(self._dir(components, create=False))
+            fd = os.dup(kept_fd())
         try:
             os.fsync(fd)
         finally:
